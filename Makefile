@@ -1,0 +1,56 @@
+# Every target sets up what it needs on a fresh machine (Python 3.11 on PATH).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROTO_FILES := $(wildcard proto/cienty/*/v1/*.proto)
+DISTRIBUTIONS := proto libs/kit services/commerce tools/dev
+
+.PHONY: help venv proto lint typecheck test run bench clean
+
+help:
+	@echo "make run    - start the platform on embedded PostgreSQL and Redis (cienty dev up)"
+	@echo "make test   - lint, type-check and run the whole test suite"
+	@echo "make bench  - run the benchmarks and write docs/benchmarks.md"
+	@echo "make proto  - regenerate the gRPC stubs from proto/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==26.3 setuptools==80.9.0
+
+# Generated Python and type stubs land in proto/gen (git-ignored), then `pip install -e proto`.
+proto/gen/.stamp: $(PROTO_FILES) requirements/dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	rm -rf proto/gen && mkdir -p proto/gen
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m grpc_tools.protoc -I proto \
+		--python_out=proto/gen --grpc_python_out=proto/gen \
+		--mypy_out=proto/gen --mypy_grpc_out=proto/gen $(PROTO_FILES)
+	for dir in $$(find proto/gen -type d); do touch $$dir/__init__.py; done
+	rm proto/gen/__init__.py
+	touch proto/gen/cienty/py.typed proto/gen/.stamp
+
+proto: proto/gen/.stamp
+
+$(VENV)/.installed: proto/gen/.stamp $(foreach d,$(DISTRIBUTIONS),$(d)/pyproject.toml) requirements/dev.txt
+	$(BIN)/pip install --quiet -r requirements/dev.txt $(foreach d,$(DISTRIBUTIONS),-e $(d))
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy libs/kit/src services/commerce/src tools/dev/src tests bench
+
+test: lint
+	$(BIN)/pytest
+
+run: venv
+	$(BIN)/cienty dev up
+
+bench: venv
+	$(BIN)/python -m bench.commerce
+
+clean:
+	rm -rf $(VENV) proto/gen .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,60 @@
+"""PostgreSQL access: engine from a plain libpq URL, and one transaction per unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+# Repositories take a Session; services only pass it along without touching SQLAlchemy.
+Session = AsyncSession
+
+_LIBPQ_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"}
+
+
+def async_database_url(url: str) -> URL:
+    """Turns a `postgresql://` URL as RDS and libpq give it into one for the asyncpg driver.
+
+    A socket directory (`?host=/path`) is kept; libpq's `sslmode` becomes asyncpg's `ssl`.
+    """
+    parsed = make_url(url)
+    if parsed.drivername not in _LIBPQ_SCHEMES:
+        raise ValueError(f"CIENTY_DATABASE_URL must be a postgresql:// URL, got {parsed.drivername}://")
+    query = dict(parsed.query)
+    sslmode = query.pop("sslmode", None)
+    if sslmode is not None and "ssl" not in query:
+        query["ssl"] = sslmode
+    return parsed.set(drivername="postgresql+asyncpg", query=query)
+
+
+def create_engine(url: str, *, pool_size: int = 10, command_timeout: float = 30.0) -> AsyncEngine:
+    return create_async_engine(
+        async_database_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"command_timeout": command_timeout},
+    )
+
+
+class Database:
+    """Hands out sessions; each `transaction()` commits once at its end or rolls back."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

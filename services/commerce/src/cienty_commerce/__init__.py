@@ -1,0 +1,1 @@
+"""Commerce: customers (CNPJ), catalog and orders, served over gRPC."""

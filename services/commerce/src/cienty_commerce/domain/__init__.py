@@ -1,0 +1,1 @@
+"""Domain types and rules: no I/O, no transport, no storage."""

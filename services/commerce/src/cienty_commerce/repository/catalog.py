@@ -1,0 +1,143 @@
+"""Product storage, Portuguese search, and atomic stock changes."""
+
+from __future__ import annotations
+
+from sqlalchemy import Float, bindparam, cast, func, literal_column, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cienty_commerce.domain.catalog import NewProduct, Product, ProductChanges
+from cienty_commerce.repository.customers import vars_of
+from cienty_commerce.repository.tables import ProductRow, StockMovementRow
+from cienty_kit.errors import AlreadyExists
+
+
+def to_domain(row: ProductRow) -> Product:
+    return Product(
+        sku=row.sku,
+        name=row.name,
+        gtin=row.gtin,
+        active_ingredient=row.active_ingredient,
+        manufacturer=row.manufacturer,
+        unit_price_cents=row.unit_price_cents,
+        stock_quantity=row.stock_quantity,
+        active=row.active,
+        description=row.description,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _duplicate(error: IntegrityError) -> AlreadyExists:
+    constraint = getattr(getattr(error.orig, "__cause__", None), "constraint_name", "") or ""
+    if "gtin" in constraint:
+        return AlreadyExists("a product with this gtin already exists")
+    return AlreadyExists("a product with this sku already exists")
+
+
+class ProductRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, new: NewProduct) -> Product:
+        row = ProductRow(active=True, **vars_of(new))
+        self._session.add(row)
+        try:
+            async with self._session.begin_nested():
+                await self._session.flush()
+        except IntegrityError as error:
+            raise _duplicate(error) from None
+        await self._session.refresh(row)
+        return to_domain(row)
+
+    async def get(self, sku: str) -> Product | None:
+        row = await self._session.get(ProductRow, sku)
+        return to_domain(row) if row else None
+
+    async def update(self, sku: str, changes: ProductChanges) -> Product | None:
+        row = await self._session.get(ProductRow, sku, with_for_update=True)
+        if row is None:
+            return None
+        for name, value in vars_of(changes).items():
+            if value is not None:
+                setattr(row, name, value)
+        row.updated_at = func.now()
+        try:
+            async with self._session.begin_nested():
+                await self._session.flush()
+        except IntegrityError as error:
+            raise _duplicate(error) from None
+        await self._session.refresh(row)
+        return to_domain(row)
+
+    async def take_stock(self, sku: str, quantity: int) -> Product | None:
+        """Removes `quantity` from an active product's stock in one atomic statement.
+
+        Returns None, changing nothing, when the product is missing, inactive or short of stock.
+        Row locks taken here are held until the transaction ends, so concurrent orders serialise
+        per product and can never oversell.
+        """
+        statement = (
+            update(ProductRow)
+            .where(
+                ProductRow.sku == sku,
+                ProductRow.active.is_(True),
+                ProductRow.stock_quantity >= quantity,
+            )
+            .values(
+                stock_quantity=ProductRow.stock_quantity - quantity, updated_at=func.now()
+            )
+            .returning(ProductRow)
+        )
+        row = (await self._session.execute(statement)).scalar_one_or_none()
+        return to_domain(row) if row else None
+
+    async def adjust_stock(self, sku: str, delta: int) -> Product | None:
+        """Adds `delta` (may be negative) unless the result would be negative."""
+        statement = (
+            update(ProductRow)
+            .where(ProductRow.sku == sku, ProductRow.stock_quantity + delta >= 0)
+            .values(stock_quantity=ProductRow.stock_quantity + delta, updated_at=func.now())
+            .returning(ProductRow)
+        )
+        row = (await self._session.execute(statement)).scalar_one_or_none()
+        return to_domain(row) if row else None
+
+    async def record_movement(
+        self, *, sku: str, delta: int, reason: str, actor: str, order_id: str | None = None
+    ) -> None:
+        self._session.add(
+            StockMovementRow(sku=sku, delta=delta, reason=reason, actor=actor, order_id=order_id)
+        )
+
+    async def search(
+        self, query: str, *, include_inactive: bool, limit: int, offset: int
+    ) -> list[Product]:
+        """Best match first. Matching is accent- and case-insensitive on name, active ingredient
+        and manufacturer: Portuguese stemming (full text) or trigram word similarity (typos)."""
+        statement = select(ProductRow)
+        if not include_inactive:
+            statement = statement.where(ProductRow.active.is_(True))
+        if not query:
+            statement = statement.order_by(ProductRow.name, ProductRow.sku)
+        else:
+            normalized = func.cienty_unaccent(func.lower(bindparam("q", query)))
+            ts_query = func.plainto_tsquery(
+                literal_column("'portuguese'::regconfig"), func.cienty_unaccent(query)
+            )
+            name_similarity = func.word_similarity(
+                normalized, func.cienty_unaccent(func.lower(ProductRow.name))
+            )
+            score = (
+                cast(name_similarity, Float) * 2
+                + func.word_similarity(normalized, ProductRow.search_document)
+                + func.ts_rank(ProductRow.search_vector, ts_query)
+            )
+            statement = statement.where(
+                or_(
+                    normalized.op("<%")(ProductRow.search_document),
+                    ProductRow.search_vector.op("@@")(ts_query),
+                )
+            ).order_by(score.desc(), ProductRow.name, ProductRow.sku)
+        rows = (await self._session.execute(statement.limit(limit).offset(offset))).scalars()
+        return [to_domain(row) for row in rows]

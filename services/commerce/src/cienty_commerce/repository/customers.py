@@ -1,0 +1,120 @@
+"""Customer storage."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cienty_commerce.domain.customers import (
+    Customer,
+    CustomerChanges,
+    CustomerStatus,
+    NewCustomer,
+)
+from cienty_commerce.repository.tables import CustomerRow
+from cienty_kit.errors import AlreadyExists
+
+
+def _to_domain(row: CustomerRow) -> Customer:
+    return Customer(
+        id=row.id,
+        cnpj=row.cnpj,
+        legal_name=row.legal_name,
+        trade_name=row.trade_name,
+        phone=row.phone,
+        email=row.email,
+        status=CustomerStatus(row.status),
+        state=row.state,
+        city=row.city,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _duplicate(error: IntegrityError) -> AlreadyExists:
+    constraint = getattr(getattr(error.orig, "__cause__", None), "constraint_name", "") or ""
+    field = "phone" if "phone" in constraint else "cnpj"
+    return AlreadyExists(f"a customer with this {field} already exists")
+
+
+class CustomerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, new: NewCustomer) -> Customer:
+        row = CustomerRow(id=str(uuid.uuid4()), status=CustomerStatus.ACTIVE.value, **vars_of(new))
+        self._session.add(row)
+        try:
+            async with self._session.begin_nested():
+                await self._session.flush()
+        except IntegrityError as error:
+            raise _duplicate(error) from None
+        await self._session.refresh(row)
+        return _to_domain(row)
+
+    async def get(self, customer_id: str, *, for_update: bool = False) -> Customer | None:
+        statement = select(CustomerRow).where(CustomerRow.id == customer_id)
+        if for_update:
+            statement = statement.with_for_update()
+        row = (await self._session.execute(statement)).scalar_one_or_none()
+        return _to_domain(row) if row else None
+
+    async def get_by_phone(self, phone: str) -> Customer | None:
+        statement = select(CustomerRow).where(CustomerRow.phone == phone)
+        row = (await self._session.execute(statement)).scalar_one_or_none()
+        return _to_domain(row) if row else None
+
+    async def update(self, customer_id: str, changes: CustomerChanges) -> Customer | None:
+        row = await self._session.get(CustomerRow, customer_id, with_for_update=True)
+        if row is None:
+            return None
+        for name, value in vars_of(changes).items():
+            if value is not None:
+                setattr(row, name, value.value if isinstance(value, CustomerStatus) else value)
+        row.updated_at = func.now()
+        try:
+            async with self._session.begin_nested():
+                await self._session.flush()
+        except IntegrityError as error:
+            raise _duplicate(error) from None
+        await self._session.refresh(row)
+        return _to_domain(row)
+
+    async def list(
+        self, *, query: str, limit: int, after: tuple[datetime, str] | None
+    ) -> list[Customer]:
+        """Newest first; `after` is the (created_at, id) of the last customer already seen."""
+        statement = select(CustomerRow)
+        if query:
+            pattern = f"%{escape_like(query)}%"
+            statement = statement.where(
+                or_(
+                    CustomerRow.search_document.like(func.cienty_unaccent(func.lower(pattern))),
+                    and_(
+                        func.length(query) >= 3,
+                        CustomerRow.search_document.op("%>")(func.cienty_unaccent(func.lower(query))),
+                    ),
+                )
+            )
+        if after is not None:
+            statement = statement.where(
+                tuple_(CustomerRow.created_at, CustomerRow.id) < tuple_(*after)
+            )
+        statement = statement.order_by(CustomerRow.created_at.desc(), CustomerRow.id.desc())
+        rows = (await self._session.execute(statement.limit(limit))).scalars().all()
+        return [_to_domain(row) for row in rows]
+
+
+def escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def vars_of(value: Any) -> dict[str, Any]:
+    """The fields of a dataclass instance, shallowly, as a dict."""
+    return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}

@@ -1,0 +1,1 @@
+"""Service logic: validation, rules and transactions. Knows neither gRPC nor SQL."""

@@ -1,0 +1,80 @@
+"""Relays outbox events from PostgreSQL to Redis Streams, at least once, in commit order.
+
+An event is marked published only after Redis accepted it, in the same transaction that read
+it; if Redis (or the relay) is down, events wait in the table and go out once it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from cienty_commerce.repository.event_stream import EventStream
+from cienty_commerce.repository.outbox import OutboxRepository
+from cienty_commerce.service import metrics
+from cienty_kit.database import Database
+from cienty_kit.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        database: Database,
+        stream: EventStream,
+        *,
+        batch_size: int = 200,
+        poll_interval: float = 1.0,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self._db = database
+        self._stream = stream
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._max_backoff = max_backoff
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Asks for a relay pass now (called after a commit that wrote events)."""
+        self._wake.set()
+
+    async def relay_once(self) -> int:
+        """Publishes one batch; returns how many events went out. Raises if Redis is away."""
+        async with self._db.transaction() as session:
+            outbox = OutboxRepository(session)
+            if not await outbox.lock_relay():
+                return 0
+            events = await outbox.pending(self._batch_size)
+            if not events:
+                metrics.OUTBOX_PENDING.set(0)
+                return 0
+            await self._stream.publish(events)
+            await outbox.mark_published([event.id for event in events])
+        metrics.OUTBOX_PUBLISHED.inc(len(events))
+        return len(events)
+
+    async def run(self) -> None:
+        """Relays until cancelled, backing off exponentially while Redis or PostgreSQL fail."""
+        backoff = self._poll_interval
+        while True:
+            try:
+                published = await self.relay_once()
+            except (RedisError, SQLAlchemyError, OSError) as error:
+                metrics.OUTBOX_RELAY_FAILURES.inc()
+                log.warning("outbox_relay_failed", error=str(error), retry_in_seconds=backoff)
+                await asyncio.sleep(backoff)  # wake-ups are ignored while failing
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            backoff = self._poll_interval
+            if published == self._batch_size:
+                continue  # more are probably waiting
+            await self._sleep(self._poll_interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()

@@ -1,0 +1,16 @@
+"""Commerce settings (`CIENTY_*` environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from cienty_kit.settings import ServiceSettings
+
+
+class CommerceSettings(ServiceSettings):
+    database_url: str = "postgresql://postgres@localhost:5432/cienty"
+    redis_url: str = "redis://localhost:6379/0"
+    database_pool_size: int = Field(default=10, ge=1)
+    product_cache_ttl_seconds: int = Field(default=300, ge=1)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    order_events_max_length: int = Field(default=100_000, ge=1000)

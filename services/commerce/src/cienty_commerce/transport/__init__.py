@@ -1,0 +1,1 @@
+"""gRPC transport: servicers that convert protobuf <-> domain and delegate to the services."""

@@ -1,0 +1,1 @@
+"""Local development tooling; never part of a service image."""

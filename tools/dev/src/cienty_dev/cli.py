@@ -1,0 +1,146 @@
+"""`cienty dev ...` and `cienty demo ...`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from cienty_commerce.demo import seed_demo
+from cienty_commerce.migrations.runner import upgrade
+from cienty_commerce.repository.product_cache import ProductCache
+from cienty_commerce.service.catalog import CatalogService
+from cienty_commerce.service.customers import CustomerService
+from cienty_commerce.settings import CommerceSettings
+from cienty_dev.embedded import EmbeddedPostgres, EmbeddedRedis
+from cienty_kit.database import Database, create_engine
+from cienty_kit.redis import create_redis
+
+
+@click.group()
+def demo() -> None:
+    """Demo data."""
+
+
+async def _seed(settings: CommerceSettings) -> str:
+    database = Database(create_engine(settings.database_url, pool_size=2))
+    redis = create_redis(settings.redis_url)
+    try:
+        cache = ProductCache(redis, ttl_seconds=settings.product_cache_ttl_seconds)
+        report = await seed_demo(CustomerService(database), CatalogService(database, cache))
+    finally:
+        await redis.aclose()
+        await database.dispose()
+    return (
+        f"demo data: {report.customers} customers, {report.products_created} products created, "
+        f"{report.products_existing} already there"
+    )
+
+
+@demo.command()
+def seed() -> None:
+    """Load demo pharmacies (valid CNPJs) and a pharmacy catalog; safe to repeat."""
+    click.echo(asyncio.run(_seed(CommerceSettings())))
+
+
+@click.group()
+def dev() -> None:
+    """Local development."""
+
+
+@dev.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=lambda: os.environ.get("CIENTY_DEV_DATA_DIR", ".cienty/dev"),
+    show_default=".cienty/dev (CIENTY_DEV_DATA_DIR)",
+    help="Where the embedded PostgreSQL and Redis keep their data between runs.",
+)
+@click.option("--commerce-port", default=50051, show_default=True)
+@click.option("--commerce-metrics-port", default=9101, show_default=True)
+@click.option("--redis-port", default=6380, show_default=True)
+def up(data_dir: Path, commerce_port: int, commerce_metrics_port: int, redis_port: int) -> None:
+    """Start embedded PostgreSQL and Redis, migrate, seed, and run every service.
+
+    Ctrl-C (or SIGTERM) stops the services (draining in-flight calls), then the databases.
+    """
+    data_dir = data_dir.resolve()
+    click.echo(f"data directory: {data_dir}")
+    postgres = EmbeddedPostgres(data_dir / "postgres")
+    redis = EmbeddedRedis(data_dir / "redis", port=redis_port)
+    services: list[subprocess.Popen[bytes]] = []
+    try:
+        database_url = postgres.database_url("cienty")
+        redis.start()
+        env = {
+            **os.environ,
+            "CIENTY_ENVIRONMENT": "development",
+            "CIENTY_DATABASE_URL": database_url,
+            "CIENTY_REDIS_URL": redis.url,
+            "CIENTY_LOG_FORMAT": os.environ.get("CIENTY_LOG_FORMAT", "console"),
+        }
+        settings = CommerceSettings(database_url=database_url, redis_url=redis.url)
+        upgrade(database_url)
+        click.echo("migrated: commerce")
+        click.echo(asyncio.run(_seed(settings)))
+        services.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "cienty_kit", "commerce", "serve"],
+                env={
+                    **env,
+                    "CIENTY_GRPC_PORT": str(commerce_port),
+                    "CIENTY_METRICS_PORT": str(commerce_metrics_port),
+                },
+            )
+        )
+        token = settings.service_token.get_secret_value()
+        click.echo(
+            "\nCienty is up (Ctrl-C to stop):\n"
+            f"  commerce gRPC      localhost:{commerce_port}  "
+            f"(metadata: authorization: Bearer {token})\n"
+            f"  commerce metrics   http://localhost:{commerce_metrics_port}/metrics\n"
+            f"  PostgreSQL         {database_url}\n"
+            f"  Redis              {redis.url}\n"
+            f"  try: grpcurl -plaintext -H 'authorization: Bearer {token}' "
+            f"-d '{{\"query\": \"dipirona\"}}' localhost:{commerce_port} "
+            "cienty.commerce.v1.CatalogService/SearchProducts\n"
+        )
+        _wait_for_stop(services)
+    finally:
+        _stop_all(services)
+        redis.stop()
+        postgres.stop()
+        click.echo("stopped")
+
+
+def _wait_for_stop(services: list[subprocess.Popen[bytes]]) -> None:
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    while not stopping:
+        for service in services:
+            if service.poll() is not None:
+                raise click.ClickException(f"a service exited with code {service.returncode}")
+        time.sleep(0.2)
+
+
+def _stop_all(services: list[subprocess.Popen[bytes]]) -> None:
+    for service in services:
+        if service.poll() is None:
+            service.send_signal(signal.SIGTERM)
+    for service in services:
+        try:
+            service.wait(30)
+        except subprocess.TimeoutExpired:
+            service.kill()
