@@ -41,7 +41,9 @@ class CommerceApp:
 
 
 @contextlib.asynccontextmanager
-async def commerce_app(settings: CommerceSettings) -> AsyncIterator[CommerceApp]:
+async def commerce_app(
+    settings: CommerceSettings, *, run_relay: bool = True
+) -> AsyncIterator[CommerceApp]:
     """Everything commerce needs, wired; the relay runs while the context is open."""
     database = Database(
         create_engine(settings.database_url, pool_size=settings.database_pool_size)
@@ -65,13 +67,14 @@ async def commerce_app(settings: CommerceSettings) -> AsyncIterator[CommerceApp]
         orders_pb2_grpc.add_OrderServiceServicer_to_server(OrderServicer(orders), server)
 
     server = GrpcServer(settings, service_names=SERVICE_NAMES, register=register)
-    relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+    relay_task = asyncio.create_task(relay.run(), name="outbox-relay") if run_relay else None
     try:
         yield CommerceApp(server, relay, customers, catalog, orders)
     finally:
-        relay_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay_task
+        if relay_task is not None:
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
         await redis.aclose()
         await database.dispose()
 

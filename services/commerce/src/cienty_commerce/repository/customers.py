@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -91,17 +91,9 @@ class CustomerRepository:
     ) -> list[Customer]:
         """Newest first; `after` is the (created_at, id) of the last customer already seen."""
         statement = select(CustomerRow)
-        if query:
-            pattern = f"%{escape_like(query)}%"
-            statement = statement.where(
-                or_(
-                    CustomerRow.search_document.like(func.cienty_unaccent(func.lower(pattern))),
-                    and_(
-                        func.length(query) >= 3,
-                        CustomerRow.search_document.op("%>")(func.cienty_unaccent(func.lower(query))),
-                    ),
-                )
-            )
+        for term in query.split():  # every word must appear, accents and case ignored
+            pattern = func.cienty_unaccent(func.lower(f"%{escape_like(term)}%"))
+            statement = statement.where(CustomerRow.search_document.like(pattern))
         if after is not None:
             statement = statement.where(
                 tuple_(CustomerRow.created_at, CustomerRow.id) < tuple_(*after)
