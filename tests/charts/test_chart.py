@@ -641,11 +641,22 @@ def test_skaffold_builds_and_deploys_what_the_chart_expects(chart: helm.Chart) -
     grpc = {p["name"]: p["port"] for p in service["spec"]["ports"]}["grpc"]
     assert forward["port"] == grpc
 
+    # Outside the dev profile the release reads an existing Secret, like k8s/README.md says.
+    existing = release["setValues"]["commerce.secrets.existingSecret"]
+    assert existing in (ROOT / "k8s" / "README.md").read_text(encoding="utf-8")
+    chart.validate_schema(
+        chart.merge_values({"commerce": {"secrets": {"existingSecret": existing}}})
+    )
+
 
 def test_dev_profile_values_and_backing_services_fit_together(chart: helm.Chart) -> None:
     config = yaml.safe_load((ROOT / "skaffold.yaml").read_text(encoding="utf-8"))
     [profile] = [p for p in config["profiles"] if p["name"] == "dev"]
-    patched = {p["path"]: p["value"] for p in profile["patches"]}
+    patched = {p["path"]: p["value"] for p in profile["patches"] if p["op"] == "add"}
+    removed = {p["path"] for p in profile["patches"] if p["op"] == "remove"}
+    # --set beats values files: the base release's existingSecret must not reach the dev loop.
+    assert "setValues" in config["deploy"]["helm"]["releases"][0]
+    assert "/deploy/helm/releases/0/setValues" in removed
     [values_file] = patched["/deploy/helm/releases/0/valuesFiles"]
     dev_values = yaml.safe_load((ROOT / values_file).read_text(encoding="utf-8"))
     chart.validate_schema(chart.merge_values(dev_values))

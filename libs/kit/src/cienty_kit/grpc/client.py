@@ -2,38 +2,61 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 
+Metadata = tuple[tuple[str, str], ...]
 
-class _CallerMetadata(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+
+class _AddsMetadata:
+    def __init__(self, metadata: Metadata) -> None:
         self._metadata = metadata
 
-    async def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*self._metadata)
-        for key, value in client_call_details.metadata or ():
+        for key, value in details.metadata or ():
             metadata.add(key, value)
-        details = grpc.aio.ClientCallDetails(
-            client_call_details.method,
-            client_call_details.timeout,
-            metadata,
-            client_call_details.credentials,
-            client_call_details.wait_for_ready,
+        return grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
         )
-        return await continuation(details, request)
+
+
+# grpc.aio files each interceptor under one call kind only, hence one class per kind.
+class _UnaryUnary(_AddsMetadata, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Any], details: grpc.aio.ClientCallDetails, request: Any
+    ) -> Any:
+        return await continuation(self._details(details), request)
+
+
+class _UnaryStream(_AddsMetadata, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Any], details: grpc.aio.ClientCallDetails, request: Any
+    ) -> Any:
+        return await continuation(self._details(details), request)
+
+
+class _StreamUnary(_AddsMetadata, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
+    async def intercept_stream_unary(
+        self, continuation: Callable[..., Any], details: grpc.aio.ClientCallDetails, requests: Any
+    ) -> Any:
+        return await continuation(self._details(details), requests)
+
+
+class _StreamStream(_AddsMetadata, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
+    async def intercept_stream_stream(
+        self, continuation: Callable[..., Any], details: grpc.aio.ClientCallDetails, requests: Any
+    ) -> Any:
+        return await continuation(self._details(details), requests)
 
 
 def service_channel(address: str, token: str, *, actor: str | None = None) -> grpc.aio.Channel:
     """An insecure channel (in-cluster traffic; mTLS belongs to the mesh) that authenticates."""
-    metadata = [("authorization", f"Bearer {token}")]
+    pairs = [("authorization", f"Bearer {token}")]
     if actor:
-        metadata.append(("x-cienty-actor", actor))
-    return grpc.aio.insecure_channel(address, interceptors=[_CallerMetadata(tuple(metadata))])
+        pairs.append(("x-cienty-actor", actor))
+    metadata = tuple(pairs)
+    interceptors = [kind(metadata) for kind in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)]
+    return grpc.aio.insecure_channel(address, interceptors=interceptors)
