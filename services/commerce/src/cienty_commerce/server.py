@@ -22,7 +22,10 @@ from cienty_commerce.transport.customers import CustomerServicer
 from cienty_commerce.transport.orders import OrderServicer
 from cienty_kit.database import Database, create_engine
 from cienty_kit.grpc.server import GrpcServer
+from cienty_kit.logging import get_logger
 from cienty_kit.redis import create_redis
+
+log = get_logger(__name__)
 
 SERVICE_NAMES = (
     "cienty.commerce.v1.CustomerService",
@@ -72,9 +75,11 @@ async def commerce_app(
         yield CommerceApp(server, relay, customers, catalog, orders)
     finally:
         if relay_task is not None:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+            relay.stop()
+            try:
+                await asyncio.wait_for(relay_task, timeout=10)
+            except TimeoutError:
+                log.warning("outbox_relay_stop_timeout")
         await redis.aclose()
         await database.dispose()
 

@@ -37,9 +37,15 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     def wake(self) -> None:
         """Asks for a relay pass now (called after a commit that wrote events)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Asks `run` to return after the pass in progress (never mid-transaction)."""
+        self._stopping.set()
         self._wake.set()
 
     async def relay_once(self) -> int:
@@ -58,15 +64,16 @@ class OutboxRelay:
         return len(events)
 
     async def run(self) -> None:
-        """Relays until cancelled, backing off exponentially while Redis or PostgreSQL fail."""
+        """Relays until `stop()`, backing off exponentially while Redis or PostgreSQL fail."""
         backoff = self._poll_interval
-        while True:
+        while not self._stopping.is_set():
             try:
                 published = await self.relay_once()
             except (RedisError, SQLAlchemyError, OSError) as error:
                 metrics.OUTBOX_RELAY_FAILURES.inc()
                 log.warning("outbox_relay_failed", error=str(error), retry_in_seconds=backoff)
-                await asyncio.sleep(backoff)  # wake-ups are ignored while failing
+                with contextlib.suppress(TimeoutError):  # wake-ups are ignored while failing
+                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
             backoff = self._poll_interval
