@@ -333,12 +333,13 @@ def _postmaster_pid(pgdata: Path) -> int:
 
 
 def _redis_pid(port: int) -> int | None:
+    # redis-server retitles itself "redis-server 127.0.0.1:PORT".
+    title = f"redis-server 127.0.0.1:{port}".encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError):
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            if argv and argv[0].endswith(b"redis-server") and str(port).encode() in argv:
+            if title in (entry / "cmdline").read_bytes():
                 return int(entry.name)
     return None
 

@@ -92,12 +92,21 @@ class ServerProcess:
 
 
 def cpu_seconds(pid: int, *, with_children: bool = False) -> float:
-    """User + system CPU time of `pid` (all its threads), plus its live children's if asked."""
-    total = _own_cpu_seconds(pid)
+    """User + system CPU time of `pid` (all its threads). With `with_children`, also that of its
+    live children and of the children it has already reaped (PostgreSQL backends come and go).
+    """
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
+    # After the name: state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17).
+    ticks = int(fields[11]) + int(fields[12])
     if with_children:
+        ticks += int(fields[13]) + int(fields[14])
         for child in _children(pid):
-            total += _own_cpu_seconds(child)
-    return total
+            child_fields = _stat_fields(child)
+            if child_fields is not None:
+                ticks += int(child_fields[11]) + int(child_fields[12])
+    return ticks / _CLOCK_TICKS
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -107,14 +116,6 @@ def _stat_fields(pid: int) -> list[str] | None:
         return None
     # The command name (field 2) is in parentheses and may contain spaces.
     return raw[raw.rindex(")") + 2 :].split()
-
-
-def _own_cpu_seconds(pid: int) -> float:
-    fields = _stat_fields(pid)
-    if fields is None:
-        return 0.0
-    # After the name: state(3) ppid(4) ... utime(14) stime(15) -> indexes 11 and 12 here.
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def _children(pid: int) -> list[int]:

@@ -11,7 +11,6 @@ from cienty_commerce.migrations.runner import upgrade
 from cienty_dev.embedded import EmbeddedPostgres, EmbeddedRedis
 
 
-
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
     server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"))

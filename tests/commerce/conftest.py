@@ -35,9 +35,9 @@ class Commerce:
     app: CommerceApp
     address: str
     channel: grpc.aio.Channel
-    customers: customers_pb2_grpc.CustomerServiceStub
-    catalog: catalog_pb2_grpc.CatalogServiceStub
-    orders: orders_pb2_grpc.OrderServiceStub
+    customers: customers_pb2_grpc.CustomerServiceAsyncStub
+    catalog: catalog_pb2_grpc.CatalogServiceAsyncStub
+    orders: orders_pb2_grpc.OrderServiceAsyncStub
     redis: Redis
     settings: CommerceSettings
 
@@ -52,7 +52,7 @@ def settings(database_url: str, redis_server: EmbeddedRedis) -> CommerceSettings
         environment="test",
         database_url=database_url,
         redis_url=redis_server.url,
-        service_token=TOKEN,  # type: ignore[arg-type]
+        service_token=TOKEN,
         grpc_host="127.0.0.1",
         grpc_port=0,
         metrics_port=0,
@@ -79,7 +79,7 @@ async def running(settings: CommerceSettings) -> AsyncIterator[Commerce]:
             redis=redis,
             settings=settings,
         )
-        await channel.close()
+        await channel.close(None)
         await redis.aclose()
         await app.server.stop(0)
 

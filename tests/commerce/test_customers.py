@@ -9,7 +9,9 @@ from tests.commerce.conftest import Commerce
 NewCustomer = Callable[..., customers_pb2.CreateCustomerRequest]
 
 
-async def test_create_normalises_and_reads_back(commerce: Commerce, new_customer: NewCustomer) -> None:
+async def test_create_normalises_and_reads_back(
+    commerce: Commerce, new_customer: NewCustomer
+) -> None:
     created = await commerce.customers.CreateCustomer(
         new_customer(cnpj="11.222.333/0001-81", phone="(11) 98765-4300", email=" A@B.com.br ")
     )

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from cienty_commerce.domain.orders import (
@@ -18,7 +20,7 @@ def test_happy_path_is_allowed() -> None:
         OrderStatus.SHIPPED,
         OrderStatus.DELIVERED,
     ]
-    for current, target in zip(path, path[1:], strict=False):
+    for current, target in itertools.pairwise(path):
         check_transition(current, target)
 
 
@@ -43,9 +45,7 @@ def test_final_statuses_have_no_exit() -> None:
 
 
 def test_lines_are_merged_and_sorted() -> None:
-    merged = merge_lines(
-        [RequestedLine("B", 1), RequestedLine("A", 2), RequestedLine("B", 3)]
-    )
+    merged = merge_lines([RequestedLine("B", 1), RequestedLine("A", 2), RequestedLine("B", 3)])
     assert merged == [RequestedLine("A", 2), RequestedLine("B", 4)]
 
 

@@ -16,11 +16,16 @@ async def customer(commerce: Commerce, new_customer: NewCustomer) -> customers_p
     return await commerce.customers.CreateCustomer(new_customer())
 
 
-def order_request(customer_id: str, request_id: str = "req-1", **lines: int) -> orders_pb2.CreateOrderRequest:
+def order_request(
+    customer_id: str, request_id: str = "req-1", **lines: int
+) -> orders_pb2.CreateOrderRequest:
     return orders_pb2.CreateOrderRequest(
         request_id=request_id,
         customer_id=customer_id,
-        lines=[orders_pb2.CreateOrderLine(sku=sku.replace("_", "-"), quantity=q) for sku, q in lines.items()],
+        lines=[
+            orders_pb2.CreateOrderLine(sku=sku.replace("_", "-"), quantity=q)
+            for sku, q in lines.items()
+        ],
         channel=orders_pb2.CHANNEL_WHATSAPP,
     )
 
@@ -71,7 +76,9 @@ async def test_blocked_customer_cannot_order(
 ) -> None:
     await commerce.catalog.CreateProduct(product_request())
     await commerce.customers.UpdateCustomer(
-        customers_pb2.UpdateCustomerRequest(id=customer.id, status=customers_pb2.CUSTOMER_STATUS_BLOCKED)
+        customers_pb2.UpdateCustomerRequest(
+            id=customer.id, status=customers_pb2.CUSTOMER_STATUS_BLOCKED
+        )
     )
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await commerce.orders.CreateOrder(order_request(customer.id, MED_1=1))
@@ -83,7 +90,10 @@ async def test_blocked_customer_cannot_order(
     ("make", "code"),
     [
         (lambda cid: order_request(cid, NOPE=1), grpc.StatusCode.NOT_FOUND),
-        (lambda cid: order_request("6f1c1f52-4c55-4ad6-9d8f-0d5d8a9b1e11", MED_1=1), grpc.StatusCode.NOT_FOUND),
+        (
+            lambda cid: order_request("6f1c1f52-4c55-4ad6-9d8f-0d5d8a9b1e11", MED_1=1),
+            grpc.StatusCode.NOT_FOUND,
+        ),
         (lambda cid: order_request(cid), grpc.StatusCode.INVALID_ARGUMENT),
         (lambda cid: order_request(cid, MED_1=0), grpc.StatusCode.INVALID_ARGUMENT),
         (lambda cid: order_request(cid, request_id="", MED_1=1), grpc.StatusCode.INVALID_ARGUMENT),
@@ -134,9 +144,7 @@ async def test_concurrent_orders_never_oversell(
 ) -> None:
     await commerce.catalog.CreateProduct(product_request(stock_quantity=25))
     customers = [await commerce.customers.CreateCustomer(new_customer()) for _ in range(3)]
-    requests = [
-        order_request(customers[i % 3].id, f"race-{i}", MED_1=2) for i in range(40)
-    ]
+    requests = [order_request(customers[i % 3].id, f"race-{i}", MED_1=2) for i in range(40)]
     results = await asyncio.gather(
         *(commerce.orders.CreateOrder(r) for r in requests), return_exceptions=True
     )
@@ -203,9 +211,7 @@ async def test_cancel_releases_stock_once(
     assert await stock(commerce, "MED-1") == 100
 
 
-async def test_list_orders_by_customer_pages(
-    commerce: Commerce, new_customer: NewCustomer
-) -> None:
+async def test_list_orders_by_customer_pages(commerce: Commerce, new_customer: NewCustomer) -> None:
     await commerce.catalog.CreateProduct(product_request())
     alice = await commerce.customers.CreateCustomer(new_customer())
     bob = await commerce.customers.CreateCustomer(new_customer())

@@ -48,7 +48,7 @@ async def pending_count(commerce: Commerce) -> int:
 
 
 async def read_stream(redis: Redis) -> list[dict[str, str]]:
-    entries = await redis.xrange(STREAM)
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(STREAM)  # type: ignore[assignment]
     return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
 
 

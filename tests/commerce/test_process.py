@@ -35,7 +35,8 @@ async def server_process(commerce: Commerce) -> AsyncIterator[tuple[subprocess.P
         "CIENTY_SHUTDOWN_GRACE_SECONDS": "10",
         "CIENTY_OUTBOX_POLL_SECONDS": "0.1",
     }
-    process = subprocess.Popen(
+    process = await asyncio.to_thread(
+        subprocess.Popen,
         [sys.executable, "-m", "cienty_kit", "commerce", "serve"],
         env=env,
         stdout=subprocess.PIPE,
@@ -97,7 +98,10 @@ async def test_sigterm_drains_in_flight_calls(
                 await orders_pb2_grpc.OrderServiceStub(fresh).GetOrder(
                     orders_pb2.GetOrderRequest(id=customer.id), timeout=2
                 )
-        assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        assert refused.value.code() in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+        )
 
         await lock.rollback()
         await blocker.close()
@@ -127,7 +131,9 @@ async def test_serving_process_relays_order_events(
             )
         )
     for _ in range(50):
-        entries = await commerce.redis.xrange("commerce.order-events")
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await commerce.redis.xrange(  # type: ignore[assignment]
+            "commerce.order-events"
+        )
         if entries:
             break
         await asyncio.sleep(0.1)

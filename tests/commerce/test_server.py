@@ -51,7 +51,11 @@ async def test_reflection_lists_the_services(commerce: Commerce) -> None:
 def _handled(method: str, code: str) -> float:
     value = REGISTRY.get_sample_value(
         "cienty_grpc_server_handled_total",
-        {"grpc_service": "cienty.commerce.v1.CatalogService", "grpc_method": method, "grpc_code": code},
+        {
+            "grpc_service": "cienty.commerce.v1.CatalogService",
+            "grpc_method": method,
+            "grpc_code": code,
+        },
     )
     return value or 0.0
 

@@ -26,7 +26,9 @@ def async_database_url(url: str) -> URL:
     """
     parsed = make_url(url)
     if parsed.drivername not in _LIBPQ_SCHEMES:
-        raise ValueError(f"CIENTY_DATABASE_URL must be a postgresql:// URL, got {parsed.drivername}://")
+        raise ValueError(
+            f"CIENTY_DATABASE_URL must be a postgresql:// URL, got {parsed.drivername}://"
+        )
     query = dict(parsed.query)
     sslmode = query.pop("sslmode", None)
     if sslmode is not None and "ssl" not in query:

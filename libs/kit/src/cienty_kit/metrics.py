@@ -17,7 +17,7 @@ RPC_LATENCY = Histogram(
 )
 
 
-def start_metrics_server(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - pod network
+def start_metrics_server(port: int, host: str = "0.0.0.0") -> None:
     """Serves `/metrics` over HTTP from a daemon thread; port 0 disables it."""
     if port:
         start_http_server(port, addr=host)

@@ -48,9 +48,7 @@ async def commerce_app(
     settings: CommerceSettings, *, run_relay: bool = True
 ) -> AsyncIterator[CommerceApp]:
     """Everything commerce needs, wired; the relay runs while the context is open."""
-    database = Database(
-        create_engine(settings.database_url, pool_size=settings.database_pool_size)
-    )
+    database = Database(create_engine(settings.database_url, pool_size=settings.database_pool_size))
     redis = create_redis(settings.redis_url)
     cache = ProductCache(redis, ttl_seconds=settings.product_cache_ttl_seconds)
     relay = OutboxRelay(

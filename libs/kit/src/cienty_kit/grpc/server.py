@@ -30,7 +30,7 @@ class GrpcServer:
     ) -> None:
         self._settings = settings
         self._service_names = list(service_names)
-        self._health = health.aio.HealthServicer()
+        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._server = grpc.aio.server(
             interceptors=[ServerInterceptor(settings.service_token.get_secret_value())],
             options=[("grpc.so_reuseport", 0)],

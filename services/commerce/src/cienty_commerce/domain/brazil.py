@@ -18,7 +18,9 @@ _CNPJ_WEIGHTS_2 = (6, *_CNPJ_WEIGHTS_1)
 def _cnpj_check_digit(body: str, weights: tuple[int, ...]) -> int:
     # Each character counts as its code point minus 48, so digits keep their value and
     # letters get A=17 ... Z=42 (Receita Federal, Nota Técnica COCAD/SUARA/RFB nº 49/2024).
-    remainder = sum((ord(char) - 48) * weight for char, weight in zip(body, weights, strict=True)) % 11
+    remainder = (
+        sum((ord(char) - 48) * weight for char, weight in zip(body, weights, strict=True)) % 11
+    )
     return 0 if remainder < 2 else 11 - remainder
 
 

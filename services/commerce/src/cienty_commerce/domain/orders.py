@@ -68,7 +68,9 @@ def merge_lines(lines: list[RequestedLine]) -> list[RequestedLine]:
             raise InvalidArgument(f"lines[{index}].quantity", "must be positive")
         merged[line.sku] = merged.get(line.sku, 0) + line.quantity
         if merged[line.sku] > MAX_LINE_QUANTITY:
-            raise InvalidArgument(f"lines[{index}].quantity", f"must be at most {MAX_LINE_QUANTITY}")
+            raise InvalidArgument(
+                f"lines[{index}].quantity", f"must be at most {MAX_LINE_QUANTITY}"
+            )
     return [RequestedLine(sku, quantity) for sku, quantity in sorted(merged.items())]
 
 

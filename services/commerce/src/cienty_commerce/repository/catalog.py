@@ -84,9 +84,7 @@ class ProductRepository:
                 ProductRow.active.is_(True),
                 ProductRow.stock_quantity >= quantity,
             )
-            .values(
-                stock_quantity=ProductRow.stock_quantity - quantity, updated_at=func.now()
-            )
+            .values(stock_quantity=ProductRow.stock_quantity - quantity, updated_at=func.now())
             .returning(ProductRow)
         )
         row = (await self._session.execute(statement)).scalar_one_or_none()

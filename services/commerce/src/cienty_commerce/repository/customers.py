@@ -86,7 +86,7 @@ class CustomerRepository:
         await self._session.refresh(row)
         return _to_domain(row)
 
-    async def list(
+    async def page(
         self, *, query: str, limit: int, after: tuple[datetime, str] | None
     ) -> list[Customer]:
         """Newest first; `after` is the (created_at, id) of the last customer already seen."""

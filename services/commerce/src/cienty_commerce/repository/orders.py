@@ -117,7 +117,10 @@ class OrderRepository:
         assert row is not None, "the caller locked and read the order first"
         self._session.add(
             OrderStatusChangeRow(
-                order_id=order_id, from_status=row.status, to_status=to.value, actor=actor,
+                order_id=order_id,
+                from_status=row.status,
+                to_status=to.value,
+                actor=actor,
                 reason=reason,
             )
         )
@@ -127,7 +130,7 @@ class OrderRepository:
             row.cancel_reason = reason
         await self._session.flush()
 
-    async def list(
+    async def page(
         self, *, customer_id: str | None, limit: int, after: tuple[datetime, str] | None
     ) -> list[Order]:
         statement = select(OrderRow).options(*_WITH_CHILDREN)

@@ -27,7 +27,9 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    def add(self, *, stream: str, event_type: str, aggregate_id: str, payload: dict[str, Any]) -> None:
+    def add(
+        self, *, stream: str, event_type: str, aggregate_id: str, payload: dict[str, Any]
+    ) -> None:
         self._session.add(
             OutboxEventRow(
                 stream=stream, event_type=event_type, aggregate_id=aggregate_id, payload=payload

@@ -61,7 +61,9 @@ class ProductCache:
         except RedisError as error:
             log.warning("product_cache_unavailable", error=str(error))
             return None
-        return _decode(raw) if raw is not None else None
+        if raw is None:
+            return None
+        return _decode(raw if isinstance(raw, bytes) else raw.encode())
 
     async def put(self, product: Product) -> None:
         try:

@@ -69,7 +69,9 @@ class CustomerRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(2))
     city: Mapped[str] = mapped_column(String(100))
-    search_document: Mapped[str] = mapped_column(Text, Computed(CUSTOMER_SEARCH_DOCUMENT, persisted=True))
+    search_document: Mapped[str] = mapped_column(
+        Text, Computed(CUSTOMER_SEARCH_DOCUMENT, persisted=True)
+    )
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -97,8 +99,12 @@ class ProductRow(Base):
     stock_quantity: Mapped[int] = mapped_column(BigInteger)
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     description: Mapped[str] = mapped_column(Text)
-    search_document: Mapped[str] = mapped_column(Text, Computed(PRODUCT_SEARCH_DOCUMENT, persisted=True))
-    search_vector: Mapped[Any] = mapped_column(TSVECTOR, Computed(PRODUCT_SEARCH_VECTOR, persisted=True))
+    search_document: Mapped[str] = mapped_column(
+        Text, Computed(PRODUCT_SEARCH_DOCUMENT, persisted=True)
+    )
+    search_vector: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed(PRODUCT_SEARCH_VECTOR, persisted=True)
+    )
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 

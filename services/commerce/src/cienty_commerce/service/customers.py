@@ -90,7 +90,7 @@ class CustomerService:
             raise NotFound(f"customer {customer_id} not found")
         return customer
 
-    async def list(
+    async def list_customers(
         self, *, query: str, page_size_requested: int, page_token: str
     ) -> tuple[list[Customer], str]:
         size = page_size(page_size_requested, default=50)
@@ -100,7 +100,7 @@ class CustomerService:
             raise InvalidArgument("page_token", "belongs to a different query")
         after = (datetime.fromisoformat(cursor["t"]), cursor["id"]) if cursor else None
         async with self._db.transaction() as session:
-            page = await CustomerRepository(session).list(query=query, limit=size + 1, after=after)
+            page = await CustomerRepository(session).page(query=query, limit=size + 1, after=after)
         if len(page) <= size:
             return page, ""
         last = page[size - 1]

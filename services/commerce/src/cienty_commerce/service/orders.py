@@ -71,8 +71,10 @@ class OrderService:
         key = text.request_id(request_id)
         customer_id = parse_customer_id(customer_id)
         requested = merge_lines(
-            [RequestedLine(normalize_sku(line.sku, f"lines[{i}].sku"), line.quantity)
-             for i, line in enumerate(lines)]
+            [
+                RequestedLine(normalize_sku(line.sku, f"lines[{i}].sku"), line.quantity)
+                for i, line in enumerate(lines)
+            ]
         )
         request_hash = fingerprint(
             {
@@ -114,7 +116,7 @@ class OrderService:
         async with self._db.transaction() as session:
             return await self._get(session, parse_order_id(order_id))
 
-    async def list(
+    async def list_orders(
         self, *, customer_id: str, page_size_requested: int, page_token: str
     ) -> tuple[list[Order], str]:
         size = page_size(page_size_requested, default=50)
@@ -124,7 +126,7 @@ class OrderService:
             raise InvalidArgument("page_token", "belongs to a different customer_id")
         after = (datetime.fromisoformat(cursor["t"]), cursor["id"]) if cursor else None
         async with self._db.transaction() as session:
-            page = await OrderRepository(session).list(
+            page = await OrderRepository(session).page(
                 customer_id=customer or None, limit=size + 1, after=after
             )
         if len(page) <= size:
@@ -201,7 +203,10 @@ class OrderService:
         products = ProductRepository(session)
         for line in lines:
             await products.record_movement(
-                sku=line.sku, delta=-line.quantity, reason="order placed", actor=actor,
+                sku=line.sku,
+                delta=-line.quantity,
+                reason="order placed",
+                actor=actor,
                 order_id=order_id,
             )
 
@@ -210,7 +215,10 @@ class OrderService:
         for line in sorted(order.lines, key=lambda line: line.sku):
             await products.adjust_stock(line.sku, line.quantity)
             await products.record_movement(
-                sku=line.sku, delta=line.quantity, reason="order cancelled", actor=actor,
+                sku=line.sku,
+                delta=line.quantity,
+                reason="order cancelled",
+                actor=actor,
                 order_id=order.id,
             )
         return [line.sku for line in order.lines]

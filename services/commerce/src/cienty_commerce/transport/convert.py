@@ -54,14 +54,18 @@ def customer_status(value: int, field: str = "status") -> CustomerStatus:
     try:
         return CUSTOMER_STATUS_FROM_PB[value]  # type: ignore[index]
     except KeyError:
-        raise InvalidArgument(field, "must be CUSTOMER_STATUS_ACTIVE or CUSTOMER_STATUS_BLOCKED") from None
+        raise InvalidArgument(
+            field, "must be CUSTOMER_STATUS_ACTIVE or CUSTOMER_STATUS_BLOCKED"
+        ) from None
 
 
 def order_status(value: int, field: str = "status") -> OrderStatus:
     try:
         return ORDER_STATUS_FROM_PB[value]  # type: ignore[index]
     except KeyError:
-        raise InvalidArgument(field, "must be a known order status other than UNSPECIFIED") from None
+        raise InvalidArgument(
+            field, "must be a known order status other than UNSPECIFIED"
+        ) from None
 
 
 def channel(value: int, field: str = "channel") -> Channel:

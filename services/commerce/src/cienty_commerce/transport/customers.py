@@ -49,7 +49,7 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
     async def ListCustomers(
         self, request: customers_pb2.ListCustomersRequest, context: Context
     ) -> customers_pb2.ListCustomersResponse:
-        customers, token = await self._service.list(
+        customers, token = await self._service.list_customers(
             query=request.query,
             page_size_requested=request.page_size,
             page_token=request.page_token,

@@ -37,7 +37,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     async def ListOrders(
         self, request: orders_pb2.ListOrdersRequest, context: Context
     ) -> orders_pb2.ListOrdersResponse:
-        orders, token = await self._service.list(
+        orders, token = await self._service.list_orders(
             customer_id=request.customer_id,
             page_size_requested=request.page_size,
             page_token=request.page_token,
