@@ -59,7 +59,14 @@ def test_gtin_check_digit() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["+55 11 98765-4321", "(11) 98765-4321", "11987654321", "+5511987654321"],
+    [
+        "+55 11 98765-4321",
+        "(11) 98765-4321",
+        "11987654321",
+        "+5511987654321",
+        "5511987654321",  # WhatsApp wa_id
+        "0 11 98765-4321",  # national trunk prefix
+    ],
 )
 def test_phone_is_normalised_to_e164(raw: str) -> None:
     assert normalize_phone(raw) == "+5511987654321"

@@ -1,11 +1,13 @@
 """Order events go through the outbox to the `commerce.order-events` Redis Stream."""
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
@@ -37,6 +39,19 @@ async def place_and_progress(
     )
     await commerce.orders.CancelOrder(orders_pb2.CancelOrderRequest(id=order.id, reason="teste"))
     return order
+
+
+def _sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Polls a metric the relay updates from its own task (no event to wait on)."""
+    for _ in range(250):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met within 5 s")
 
 
 async def pending_count(commerce: Commerce) -> int:
@@ -78,7 +93,10 @@ async def test_nothing_is_lost_while_redis_is_down(
     outage_redis = EmbeddedRedis(tmp_path / "redis")
     outage_redis.start()
     client = Redis.from_url(outage_redis.url, socket_timeout=1, socket_connect_timeout=1)
-    relay = OutboxRelay(commerce.database, EventStream(client, max_length=1000))
+    relay = OutboxRelay(
+        commerce.database, EventStream(client, max_length=1000), poll_interval=0.05, max_backoff=0.2
+    )
+    running: asyncio.Task[None] | None = None
     try:
         outage_redis.stop()
         # Orders keep being taken while Redis is away; their events wait in PostgreSQL.
@@ -87,9 +105,22 @@ async def test_nothing_is_lost_while_redis_is_down(
             await relay.relay_once()
         assert await pending_count(commerce) == 3
 
-        outage_redis.start()  # same port, same data directory
-        assert await relay.relay_once() == 3
+        failures_before = _sample("cienty_commerce_outbox_relay_failures_total")
+        running = asyncio.create_task(relay.run())
+        await _until(
+            lambda: _sample("cienty_commerce_outbox_relay_failures_total") > failures_before
+        )
+        await _until(lambda: _sample("cienty_commerce_outbox_pending") == 3)
+
+        outage_redis.start()  # same port, same data directory: the relay recovers by itself
+        for _ in range(100):
+            if await pending_count(commerce) == 0:
+                break
+            await asyncio.sleep(0.05)
         assert await pending_count(commerce) == 0
+        relay.stop()
+        await asyncio.wait_for(running, timeout=5)
+        assert _sample("cienty_commerce_outbox_pending") == 0
         events = await read_stream(client)
         assert [json.loads(e["payload"])["to_status"] for e in events] == [
             "pending",
@@ -97,6 +128,8 @@ async def test_nothing_is_lost_while_redis_is_down(
             "cancelled",
         ]
     finally:
+        if running is not None and not running.done():
+            running.cancel()
         await client.aclose()
         outage_redis.stop()
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import asyncpg
 import grpc
@@ -20,9 +23,16 @@ from cienty_kit.grpc.client import service_channel
 from tests.commerce.conftest import TOKEN, Commerce, product_request
 
 
+@dataclass
+class Served:
+    process: subprocess.Popen[bytes]
+    address: str
+    metrics_port: int
+
+
 @pytest.fixture
-async def server_process(commerce: Commerce) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
+async def server_process(commerce: Commerce) -> AsyncIterator[Served]:
+    port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
         "CIENTY_ENVIRONMENT": "production",
@@ -31,7 +41,7 @@ async def server_process(commerce: Commerce) -> AsyncIterator[tuple[subprocess.P
         "CIENTY_REDIS_URL": commerce.settings.redis_url,
         "CIENTY_GRPC_HOST": "127.0.0.1",
         "CIENTY_GRPC_PORT": str(port),
-        "CIENTY_METRICS_PORT": "0",
+        "CIENTY_METRICS_PORT": str(metrics_port),
         "CIENTY_SHUTDOWN_GRACE_SECONDS": "10",
         "CIENTY_OUTBOX_POLL_SECONDS": "0.1",
     }
@@ -54,7 +64,7 @@ async def server_process(commerce: Commerce) -> AsyncIterator[tuple[subprocess.P
         else:
             process.kill()
             pytest.fail(f"server did not start: {process.communicate()[0].decode()}")
-    yield process, address
+    yield Served(process, address, metrics_port)
     if process.poll() is None:
         process.kill()
         process.wait()
@@ -64,10 +74,10 @@ async def server_process(commerce: Commerce) -> AsyncIterator[tuple[subprocess.P
 
 async def test_sigterm_drains_in_flight_calls(
     commerce: Commerce,
-    server_process: tuple[subprocess.Popen[bytes], str],
+    server_process: Served,
     new_customer: object,
 ) -> None:
-    process, address = server_process
+    process, address = server_process.process, server_process.address
     await commerce.catalog.CreateProduct(product_request())
     customer = await commerce.customers.CreateCustomer(new_customer())  # type: ignore[operator]
 
@@ -109,17 +119,19 @@ async def test_sigterm_drains_in_flight_calls(
     assert order.status == orders_pb2.ORDER_STATUS_PENDING
     output, _ = await asyncio.to_thread(process.communicate, timeout=15)
     assert process.returncode == 0, output.decode()
-    assert b"grpc_server_stopped" in output
+    log_lines = [json.loads(line) for line in output.splitlines() if line.startswith(b"{")]
+    assert {"grpc_server_draining", "grpc_server_stopped"} <= {e["event"] for e in log_lines}
+    assert all({"level", "timestamp", "logger"} <= entry.keys() for entry in log_lines)
     product = await commerce.catalog.GetProduct(catalog_pb2.GetProductRequest(sku="MED-1"))
     assert product.stock_quantity == 97
 
 
 async def test_serving_process_relays_order_events(
     commerce: Commerce,
-    server_process: tuple[subprocess.Popen[bytes], str],
+    server_process: Served,
     new_customer: object,
 ) -> None:
-    _, address = server_process
+    address = server_process.address
     await commerce.catalog.CreateProduct(product_request())
     customer = await commerce.customers.CreateCustomer(new_customer())  # type: ignore[operator]
     async with service_channel(address, TOKEN) as channel:
@@ -138,6 +150,14 @@ async def test_serving_process_relays_order_events(
             break
         await asyncio.sleep(0.1)
     assert [fields[b"aggregate_id"].decode() for _, fields in entries] == [order.id]
+
+    metrics_url = f"http://127.0.0.1:{server_process.metrics_port}/metrics"
+    body = (await asyncio.to_thread(urllib.request.urlopen, metrics_url, timeout=5)).read().decode()
+    assert (
+        'cienty_grpc_server_handled_total{grpc_code="OK",grpc_method="CreateOrder",'
+        'grpc_service="cienty.commerce.v1.OrderService"} 1.0'
+    ) in body
+    assert 'cienty_commerce_orders_created_total{channel="unspecified"} 1.0' in body
 
 
 def test_production_refuses_the_default_token() -> None:

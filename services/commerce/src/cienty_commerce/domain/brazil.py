@@ -68,11 +68,18 @@ def normalize_gtin(value: str, field: str = "gtin") -> str:
     return gtin
 
 
+_PUNCTUATION = re.compile(r"[\s().\-]")
+
+
 def normalize_phone(value: str, field: str = "phone") -> str:
-    """Returns the number in E.164. Numbers without a country code are read as Brazilian."""
+    """Returns the number in E.164. Numbers without a country code are read as Brazilian;
+    12+ bare digits not starting with 0 already carry one (WhatsApp's `wa_id` form)."""
     raw = value.strip()
     if not raw:
         raise InvalidArgument(field, "is required")
+    digits = _PUNCTUATION.sub("", raw)
+    if digits.isdigit() and len(digits) >= 12 and not digits.startswith("0"):
+        raw = "+" + digits
     try:
         number = phonenumbers.parse(raw, "BR")
     except phonenumbers.NumberParseException:
