@@ -1,51 +1,19 @@
 """Demo dataset for Cienty Commerce: fictional pharmacies/retailers and a pharmacy catalogue.
 
-Plain, immutable Python data with no I/O and no dependencies on the rest of the project, so it
-can seed a local database, feed examples, or back tests. Every company, CNPJ, phone number,
+Plain, immutable domain values with no I/O, so they can seed a local database, feed examples,
+or back tests. Every company, CNPJ, phone number,
 e-mail address and GTIN here is fictitious; CNPJs and GTINs nonetheless carry valid check
 digits (CNPJ mod-11 and EAN-13) so they pass the same validation as real data.
 """
 
-from dataclasses import dataclass
+from cienty_commerce.domain.catalog import NewProduct
+from cienty_commerce.domain.customers import NewCustomer
 
-__all__ = ["DEMO_CUSTOMERS", "DEMO_PRODUCTS", "DemoCustomer", "DemoProduct"]
-
-
-@dataclass(frozen=True, slots=True)
-class DemoCustomer:
-    """A fictional B2B customer (pharmacy or retailer)."""
-
-    cnpj: str
-    """14 digits, no punctuation, valid check digits, head-office branch ``0001``."""
-    legal_name: str
-    trade_name: str
-    phone: str
-    """E.164 Brazilian mobile: ``+55`` + DDD + 9-digit number starting with 9."""
-    email: str
-    state: str
-    """UF, e.g. ``SP``."""
-    city: str
+__all__ = ["DEMO_CUSTOMERS", "DEMO_PRODUCTS"]
 
 
-@dataclass(frozen=True, slots=True)
-class DemoProduct:
-    """A catalogue item offered to customers."""
-
-    sku: str
-    name: str
-    gtin: str
-    """EAN-13 with the Brazilian ``789`` prefix and a valid check digit."""
-    active_ingredient: str
-    """Active ingredient(s) in Portuguese; empty for non-drug items."""
-    manufacturer: str
-    unit_price_cents: int
-    """B2B unit price in centavos (BRL)."""
-    stock_quantity: int
-    description: str
-
-
-DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
-    DemoCustomer(
+DEMO_CUSTOMERS: tuple[NewCustomer, ...] = (
+    NewCustomer(
         cnpj="91582233000103",
         legal_name="Drogaria São Bento Ltda.",
         trade_name="Drogaria São Bento",
@@ -54,7 +22,7 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         state="SP",
         city="São Paulo",
     ),
-    DemoCustomer(
+    NewCustomer(
         cnpj="44742122000129",
         legal_name="Farmavida Comércio de Medicamentos Ltda.",
         trade_name="Farmavida",
@@ -63,7 +31,7 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         state="SP",
         city="Campinas",
     ),
-    DemoCustomer(
+    NewCustomer(
         cnpj="59067643000103",
         legal_name="Drogaria Copacabana Popular Ltda.",
         trade_name="Drogaria Copacabana Popular",
@@ -72,7 +40,7 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         state="RJ",
         city="Rio de Janeiro",
     ),
-    DemoCustomer(
+    NewCustomer(
         cnpj="54916854000141",
         legal_name="Farmácia Mineira do Povo Ltda.",
         trade_name="Farmácia Mineira do Povo",
@@ -81,7 +49,7 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         state="MG",
         city="Belo Horizonte",
     ),
-    DemoCustomer(
+    NewCustomer(
         cnpj="41085047000182",
         legal_name="Drogaria Araucária Comércio de Produtos Farmacêuticos Ltda.",
         trade_name="Drogaria Araucária",
@@ -90,7 +58,7 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         state="PR",
         city="Curitiba",
     ),
-    DemoCustomer(
+    NewCustomer(
         cnpj="89764981000157",
         legal_name="Farmácia Gaúcha Saúde Ltda.",
         trade_name="Farmácia Gaúcha Saúde",
@@ -99,7 +67,7 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         state="RS",
         city="Porto Alegre",
     ),
-    DemoCustomer(
+    NewCustomer(
         cnpj="16702456000133",
         legal_name="Drogaria Bonfim Distribuição e Varejo Ltda.",
         trade_name="Drogaria Bonfim",
@@ -108,7 +76,7 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         state="BA",
         city="Salvador",
     ),
-    DemoCustomer(
+    NewCustomer(
         cnpj="58066921000137",
         legal_name="Farmácia Boa Viagem Ltda.",
         trade_name="Farmácia Boa Viagem",
@@ -117,7 +85,7 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         state="PE",
         city="Recife",
     ),
-    DemoCustomer(
+    NewCustomer(
         cnpj="90763163000119",
         legal_name="Drogaria Iracema Ltda.",
         trade_name="Drogaria Iracema",
@@ -126,7 +94,7 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         state="CE",
         city="Fortaleza",
     ),
-    DemoCustomer(
+    NewCustomer(
         cnpj="34384231000168",
         legal_name="Farmácia Cerrado Vida Ltda.",
         trade_name="Farmácia Cerrado Vida",
@@ -135,7 +103,7 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         state="GO",
         city="Goiânia",
     ),
-    DemoCustomer(
+    NewCustomer(
         cnpj="14163166000133",
         legal_name="Drogaria Ilha da Magia Ltda.",
         trade_name="Drogaria Ilha da Magia",
@@ -144,7 +112,7 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         state="SC",
         city="Florianópolis",
     ),
-    DemoCustomer(
+    NewCustomer(
         cnpj="53849621000100",
         legal_name="Supermercado Planalto Central Ltda.",
         trade_name="Supermercado Planalto Central",
@@ -155,8 +123,8 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
     ),
 )
 
-DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
-    DemoProduct(
+DEMO_PRODUCTS: tuple[NewProduct, ...] = (
+    NewProduct(
         sku="MED-000001",
         name="Dipirona Sódica 500 mg 10 Comprimidos",
         gtin="7894848480079",
@@ -166,7 +134,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=1200,
         description="Analgésico e antitérmico. Caixa com 10 comprimidos.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000002",
         name="Dipirona Sódica 500 mg/mL Solução Oral Gotas 20 mL",
         gtin="7895933630072",
@@ -176,7 +144,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=860,
         description="Analgésico e antitérmico em gotas. Frasco gotejador de 20 mL.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000003",
         name="Dipirona Sódica 1 g 10 Comprimidos",
         gtin="7897563360077",
@@ -186,7 +154,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=640,
         description="Analgésico e antitérmico de alta dosagem. Caixa com 10 comprimidos.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000004",
         name="Dipirona Monoidratada 500 mg 30 Comprimidos",
         gtin="7898574890072",
@@ -196,7 +164,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=420,
         description="Analgésico e antitérmico. Embalagem econômica com 30 comprimidos.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000005",
         name="Dipirona Sódica 50 mg/mL Xarope 100 mL",
         gtin="7897134620074",
@@ -206,7 +174,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=310,
         description="Analgésico e antitérmico infantil sabor framboesa. Frasco de 100 mL.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000006",
         name="Paracetamol 750 mg 20 Comprimidos",
         gtin="7894848410144",
@@ -216,7 +184,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=950,
         description="Analgésico e antitérmico. Caixa com 20 comprimidos.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000007",
         name="Paracetamol 500 mg 20 Comprimidos",
         gtin="7895933170141",
@@ -226,7 +194,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=700,
         description="Analgésico e antitérmico. Caixa com 20 comprimidos.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000008",
         name="Paracetamol 200 mg/mL Solução Oral Gotas 15 mL",
         gtin="7895234570077",
@@ -236,7 +204,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=520,
         description="Analgésico e antitérmico em gotas. Frasco gotejador de 15 mL.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000009",
         name="Paracetamol 500 mg + Cafeína 65 mg 20 Comprimidos",
         gtin="7895568580070",
@@ -246,7 +214,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=260,
         description="Analgésico associado à cafeína para dores de cabeça.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000010",
         name="Ibuprofeno 400 mg 10 Cápsulas Moles",
         gtin="7894743370079",
@@ -256,7 +224,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=480,
         description="Anti-inflamatório, analgésico e antitérmico. Blíster com 10 cápsulas.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000011",
         name="Ibuprofeno 600 mg 20 Comprimidos Revestidos",
         gtin="7898574780144",
@@ -266,7 +234,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=350,
         description="Anti-inflamatório não esteroidal. Caixa com 20 comprimidos revestidos.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000012",
         name="Ibuprofeno 50 mg/mL Suspensão Oral Gotas 30 mL",
         gtin="7897563290145",
@@ -276,7 +244,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=390,
         description="Anti-inflamatório e antitérmico infantil em gotas. Frasco de 30 mL.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000013",
         name="Amoxicilina 500 mg 21 Cápsulas",
         gtin="7894848640213",
@@ -286,7 +254,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=300,
         description="Antibiótico betalactâmico. Venda sob retenção de receita.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000014",
         name="Amoxicilina 250 mg/5 mL Pó para Suspensão Oral 150 mL",
         gtin="7894743970149",
@@ -296,7 +264,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=180,
         description="Antibiótico pediátrico para reconstituição. Venda sob retenção de receita.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000015",
         name="Amoxicilina 875 mg + Clavulanato de Potássio 125 mg 14 Comprimidos Revestidos",
         gtin="7895933170219",
@@ -306,7 +274,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=120,
         description="Antibiótico com inibidor de betalactamase. Venda sob retenção de receita.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000016",
         name="Azitromicina 500 mg 3 Comprimidos Revestidos",
         gtin="7895234950145",
@@ -316,7 +284,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=340,
         description="Antibiótico macrolídeo. Venda sob retenção de receita.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000017",
         name="Azitromicina 40 mg/mL Pó para Suspensão Oral 15 mL",
         gtin="7894743580218",
@@ -326,7 +294,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=150,
         description="Antibiótico macrolídeo pediátrico. Venda sob retenção de receita.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000018",
         name="Cefalexina 500 mg 8 Cápsulas",
         gtin="7897563130212",
@@ -336,7 +304,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=210,
         description="Antibiótico cefalosporínico. Venda sob retenção de receita.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000019",
         name="Cloridrato de Ciprofloxacino 500 mg 14 Comprimidos Revestidos",
         gtin="7897134520145",
@@ -346,7 +314,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=0,
         description="Antibiótico quinolônico. Venda sob retenção de receita.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000020",
         name="Losartana Potássica 50 mg 30 Comprimidos Revestidos",
         gtin="7894848990288",
@@ -356,7 +324,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=1500,
         description="Anti-hipertensivo antagonista do receptor de angiotensina II.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000021",
         name="Losartana Potássica 100 mg 30 Comprimidos Revestidos",
         gtin="7895933760281",
@@ -366,7 +334,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=620,
         description="Anti-hipertensivo antagonista do receptor de angiotensina II.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000022",
         name="Losartana Potássica 50 mg 60 Comprimidos Revestidos",
         gtin="7898574610212",
@@ -376,7 +344,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=540,
         description="Anti-hipertensivo. Embalagem para tratamento de 60 dias.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000023",
         name="Maleato de Enalapril 10 mg 30 Comprimidos",
         gtin="7895234560214",
@@ -386,7 +354,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=760,
         description="Anti-hipertensivo inibidor da ECA. Caixa com 30 comprimidos.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000024",
         name="Maleato de Enalapril 20 mg 30 Comprimidos",
         gtin="7892561950077",
@@ -396,7 +364,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=430,
         description="Anti-hipertensivo inibidor da ECA. Caixa com 30 comprimidos.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000025",
         name="Besilato de Anlodipino 5 mg 30 Comprimidos",
         gtin="7894743630289",
@@ -406,7 +374,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=680,
         description="Anti-hipertensivo bloqueador dos canais de cálcio.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000026",
         name="Hidroclorotiazida 25 mg 30 Comprimidos",
         gtin="7897563660283",
@@ -416,7 +384,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=890,
         description="Diurético tiazídico indicado para hipertensão arterial.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000027",
         name="Atenolol 50 mg 30 Comprimidos",
         gtin="7897134520213",
@@ -426,7 +394,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=560,
         description="Betabloqueador indicado para hipertensão e angina.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000028",
         name="Omeprazol 20 mg 28 Cápsulas",
         gtin="7894848170352",
@@ -436,7 +404,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=1100,
         description="Inibidor da bomba de prótons. Cápsulas de liberação retardada.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000029",
         name="Omeprazol 40 mg 28 Cápsulas",
         gtin="7895933240356",
@@ -446,7 +414,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=410,
         description="Inibidor da bomba de prótons. Cápsulas de liberação retardada.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000030",
         name="Omeprazol 20 mg 56 Cápsulas",
         gtin="7898574820284",
@@ -456,7 +424,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=380,
         description="Inibidor da bomba de prótons. Embalagem econômica com 56 cápsulas.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000031",
         name="Pantoprazol 40 mg 28 Comprimidos Revestidos",
         gtin="7894743870357",
@@ -466,7 +434,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=290,
         description="Inibidor da bomba de prótons. Comprimidos gastrorresistentes.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000032",
         name="Simeticona 75 mg/mL Emulsão Oral Gotas 10 mL",
         gtin="7897134330287",
@@ -476,7 +444,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=470,
         description="Antiflatulento para alívio de gases. Frasco gotejador de 10 mL.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000033",
         name="Cloridrato de Metformina 850 mg 30 Comprimidos",
         gtin="7894848970426",
@@ -486,7 +454,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=1300,
         description="Antidiabético oral da classe das biguanidas.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000034",
         name="Cloridrato de Metformina 500 mg 30 Comprimidos",
         gtin="7895234170284",
@@ -496,7 +464,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=720,
         description="Antidiabético oral da classe das biguanidas.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000035",
         name="Cloridrato de Metformina 500 mg 30 Comprimidos de Liberação Prolongada",
         gtin="7892561940146",
@@ -506,7 +474,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=260,
         description="Antidiabético oral de liberação prolongada, dose única diária.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000036",
         name="Glibenclamida 5 mg 30 Comprimidos",
         gtin="7897563950353",
@@ -516,7 +484,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=510,
         description="Antidiabético oral da classe das sulfonilureias.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000037",
         name="Sinvastatina 20 mg 30 Comprimidos Revestidos",
         gtin="7895933470425",
@@ -526,7 +494,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=840,
         description="Hipolipemiante para redução do colesterol LDL.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000038",
         name="Sinvastatina 40 mg 30 Comprimidos Revestidos",
         gtin="7894848510493",
@@ -536,7 +504,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=600,
         description="Hipolipemiante para redução do colesterol LDL.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000039",
         name="Atorvastatina Cálcica 20 mg 30 Comprimidos Revestidos",
         gtin="7894743990420",
@@ -546,7 +514,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=330,
         description="Hipolipemiante para redução do colesterol e triglicerídeos.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000040",
         name="Loratadina 10 mg 12 Comprimidos",
         gtin="7897563360428",
@@ -556,7 +524,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=640,
         description="Antialérgico anti-histamínico que não causa sonolência.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000041",
         name="Loratadina 1 mg/mL Xarope 100 mL",
         gtin="7897134760350",
@@ -566,7 +534,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=280,
         description="Antialérgico anti-histamínico infantil. Frasco de 100 mL com copo-medida.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000042",
         name="Desloratadina 5 mg 10 Comprimidos Revestidos",
         gtin="7891178520079",
@@ -576,7 +544,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=200,
         description="Antialérgico anti-histamínico de segunda geração.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000043",
         name="Maleato de Dexclorfeniramina 2 mg 20 Comprimidos",
         gtin="7895234790352",
@@ -586,7 +554,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=350,
         description="Antialérgico anti-histamínico. Pode causar sonolência.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000044",
         name="Cloridrato de Ambroxol 30 mg/5 mL Xarope Adulto 120 mL",
         gtin="7897134120420",
@@ -596,7 +564,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=300,
         description="Expectorante mucolítico. Frasco de 120 mL com copo-medida.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000045",
         name="Acebrofilina 50 mg/5 mL Xarope Adulto 120 mL",
         gtin="7892561400213",
@@ -606,7 +574,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=190,
         description="Broncodilatador e expectorante. Frasco de 120 mL.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000046",
         name="Colírio Carmelose Sódica 5 mg/mL 15 mL",
         gtin="7891178410141",
@@ -616,7 +584,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=240,
         description="Colírio lubrificante para alívio do olho seco.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000047",
         name="Colírio Cloridrato de Nafazolina + Sulfato de Zinco 15 mL",
         gtin="7897563560491",
@@ -626,7 +594,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=330,
         description="Colírio descongestionante e adstringente para olhos irritados.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000048",
         name="Soro Fisiológico Cloreto de Sódio 0,9% 500 mL",
         gtin="7897099770074",
@@ -636,7 +604,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=900,
         description="Solução de cloreto de sódio 0,9% para limpeza e higienização.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000049",
         name="Soro Fisiológico Cloreto de Sódio 0,9% Flaconete 10 mL 20 Unidades",
         gtin="7897978990074",
@@ -646,7 +614,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=450,
         description="Flaconetes descartáveis para lavagem nasal e inalação.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000050",
         name="Nistatina + Óxido de Zinco Pomada 60 g",
         gtin="7898574150350",
@@ -656,7 +624,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=270,
         description="Pomada para prevenção e tratamento de assaduras.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000051",
         name="Diclofenaco Dietilamônio 10 mg/g Gel 60 g",
         gtin="7894848800563",
@@ -666,7 +634,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=380,
         description="Anti-inflamatório tópico para dores musculares e articulares.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000052",
         name="Cetoconazol 20 mg/g Creme 30 g",
         gtin="7895933280499",
@@ -676,7 +644,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=220,
         description="Antifúngico tópico para micoses de pele.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="MED-000053",
         name="Sulfato de Neomicina + Bacitracina Zíncica Pomada 15 g",
         gtin="7897563190568",
@@ -686,7 +654,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=410,
         description="Pomada antibiótica para infecções de pele e pequenos ferimentos.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="VIT-000054",
         name="Vitamina C 1 g 10 Comprimidos Efervescentes",
         gtin="7897134420490",
@@ -696,7 +664,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=700,
         description="Suplemento de vitamina C sabor laranja. Tubo com 10 comprimidos.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="VIT-000055",
         name="Vitamina D3 2.000 UI 30 Cápsulas Moles",
         gtin="7898574430421",
@@ -706,7 +674,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=520,
         description="Suplemento de vitamina D3. Uma cápsula ao dia.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="VIT-000056",
         name="Vitamina D3 7.000 UI 8 Comprimidos Revestidos",
         gtin="7894848110631",
@@ -716,7 +684,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=180,
         description="Suplemento de vitamina D3 em dose semanal.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="VIT-000057",
         name="Complexo B 30 Comprimidos Revestidos",
         gtin="7897563890635",
@@ -726,7 +694,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=450,
         description="Suplemento com vitaminas B1, B2, B6 e B12.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="VIT-000058",
         name="Sulfato Ferroso 40 mg 30 Comprimidos Revestidos",
         gtin="7895234680424",
@@ -736,7 +704,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=610,
         description="Suplemento de ferro para prevenção da anemia ferropriva.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="VIT-000059",
         name="Polivitamínico de A a Zinco 30 Comprimidos",
         gtin="7897134430567",
@@ -746,7 +714,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=340,
         description="Suplemento com vitaminas e minerais para o dia a dia.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="HIG-000060",
         name="Fralda Infantil Tamanho G 30 Unidades",
         gtin="7893212210076",
@@ -756,7 +724,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=260,
         description="Fralda descartável com gel superabsorvente e faixas ajustáveis.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="HIG-000061",
         name="Fralda Infantil Tamanho M 36 Unidades",
         gtin="7893212400149",
@@ -766,7 +734,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=240,
         description="Fralda descartável com barreiras antivazamento e indicador de umidade.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="HIG-000062",
         name="Fralda Geriátrica Tamanho M 8 Unidades",
         gtin="7896150540076",
@@ -776,7 +744,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=150,
         description="Fralda geriátrica descartável de alta absorção para uso noturno.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="DER-000063",
         name="Protetor Solar FPS 50 Loção 200 mL",
         gtin="7898190690070",
@@ -786,7 +754,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=200,
         description="Proteção UVA/UVB resistente à água para corpo.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="DER-000064",
         name="Protetor Solar Facial FPS 70 Toque Seco 50 g",
         gtin="7898190580142",
@@ -796,7 +764,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=130,
         description="Protetor facial oil-free com toque seco e efeito matte.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="HIG-000065",
         name="Sabonete em Barra Glicerinado Erva-Doce 90 g",
         gtin="7891793190077",
@@ -806,7 +774,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=1800,
         description="Sabonete glicerinado suave com extrato de erva-doce.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="HIG-000066",
         name="Sabonete Líquido Íntimo Camomila 200 mL",
         gtin="7891793460149",
@@ -816,7 +784,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=320,
         description="Sabonete íntimo com pH balanceado e extrato de camomila.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="HIG-000067",
         name="Creme Dental com Flúor Menta 90 g",
         gtin="7896150380146",
@@ -826,7 +794,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
         stock_quantity=1400,
         description="Creme dental com flúor para proteção anticáries.",
     ),
-    DemoProduct(
+    NewProduct(
         sku="HIG-000068",
         name="Álcool em Gel Antisséptico 70% 500 mL",
         gtin="7896150300212",

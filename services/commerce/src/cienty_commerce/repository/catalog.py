@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy import Float, bindparam, cast, func, literal_column, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cienty_commerce.domain.catalog import NewProduct, Product, ProductChanges
-from cienty_commerce.repository.customers import vars_of
+from cienty_commerce.repository.base import fields_of, flush_unique
 from cienty_commerce.repository.tables import ProductRow, StockMovementRow
 from cienty_kit.errors import AlreadyExists
 
@@ -28,8 +27,7 @@ def to_domain(row: ProductRow) -> Product:
     )
 
 
-def _duplicate(error: IntegrityError) -> AlreadyExists:
-    constraint = getattr(getattr(error.orig, "__cause__", None), "constraint_name", "") or ""
+def _duplicate(constraint: str) -> AlreadyExists:
     if "gtin" in constraint:
         return AlreadyExists("a product with this gtin already exists")
     return AlreadyExists("a product with this sku already exists")
@@ -40,13 +38,9 @@ class ProductRepository:
         self._session = session
 
     async def add(self, new: NewProduct) -> Product:
-        row = ProductRow(active=True, **vars_of(new))
+        row = ProductRow(active=True, **fields_of(new))
         self._session.add(row)
-        try:
-            async with self._session.begin_nested():
-                await self._session.flush()
-        except IntegrityError as error:
-            raise _duplicate(error) from None
+        await flush_unique(self._session, _duplicate)
         await self._session.refresh(row)
         return to_domain(row)
 
@@ -58,15 +52,11 @@ class ProductRepository:
         row = await self._session.get(ProductRow, sku, with_for_update=True)
         if row is None:
             return None
-        for name, value in vars_of(changes).items():
+        for name, value in fields_of(changes).items():
             if value is not None:
                 setattr(row, name, value)
         row.updated_at = func.now()
-        try:
-            async with self._session.begin_nested():
-                await self._session.flush()
-        except IntegrityError as error:
-            raise _duplicate(error) from None
+        await flush_unique(self._session, _duplicate)
         await self._session.refresh(row)
         return to_domain(row)
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cienty_commerce.domain.customers import (
@@ -17,6 +14,7 @@ from cienty_commerce.domain.customers import (
     CustomerStatus,
     NewCustomer,
 )
+from cienty_commerce.repository.base import fields_of, flush_unique
 from cienty_commerce.repository.tables import CustomerRow
 from cienty_kit.errors import AlreadyExists
 
@@ -37,8 +35,7 @@ def _to_domain(row: CustomerRow) -> Customer:
     )
 
 
-def _duplicate(error: IntegrityError) -> AlreadyExists:
-    constraint = getattr(getattr(error.orig, "__cause__", None), "constraint_name", "") or ""
+def _duplicate(constraint: str) -> AlreadyExists:
     field = "phone" if "phone" in constraint else "cnpj"
     return AlreadyExists(f"a customer with this {field} already exists")
 
@@ -48,13 +45,11 @@ class CustomerRepository:
         self._session = session
 
     async def add(self, new: NewCustomer) -> Customer:
-        row = CustomerRow(id=str(uuid.uuid4()), status=CustomerStatus.ACTIVE.value, **vars_of(new))
+        row = CustomerRow(
+            id=str(uuid.uuid4()), status=CustomerStatus.ACTIVE.value, **fields_of(new)
+        )
         self._session.add(row)
-        try:
-            async with self._session.begin_nested():
-                await self._session.flush()
-        except IntegrityError as error:
-            raise _duplicate(error) from None
+        await flush_unique(self._session, _duplicate)
         await self._session.refresh(row)
         return _to_domain(row)
 
@@ -74,15 +69,11 @@ class CustomerRepository:
         row = await self._session.get(CustomerRow, customer_id, with_for_update=True)
         if row is None:
             return None
-        for name, value in vars_of(changes).items():
+        for name, value in fields_of(changes).items():
             if value is not None:
                 setattr(row, name, value.value if isinstance(value, CustomerStatus) else value)
         row.updated_at = func.now()
-        try:
-            async with self._session.begin_nested():
-                await self._session.flush()
-        except IntegrityError as error:
-            raise _duplicate(error) from None
+        await flush_unique(self._session, _duplicate)
         await self._session.refresh(row)
         return _to_domain(row)
 
@@ -105,8 +96,3 @@ class CustomerRepository:
 
 def escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def vars_of(value: Any) -> dict[str, Any]:
-    """The fields of a dataclass instance, shallowly, as a dict."""
-    return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
