@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -29,7 +29,7 @@ from types import FrameType
 import grpc
 
 from bench import report
-from bench.load import Call, closed_loop, open_loop
+from bench.load import Call, Result, closed_loop, merge, open_loop
 from bench.processes import ServerProcess, cpu_seconds
 from bench.report import Run
 from cienty.commerce.v1 import (
@@ -185,14 +185,6 @@ async def prepare(address: str) -> Catalog:
 # --- scenarios ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Scenario:
-    name: str
-    server: str  # "bare" or "commerce"
-    call: Callable[[grpc.aio.Channel], Call]
-    rate: float
-
-
 def get_product_call(skus: list[str]) -> Callable[[grpc.aio.Channel], Call]:
     requests = [catalog_pb2.GetProductRequest(sku=sku) for sku in skus]
 
@@ -261,32 +253,45 @@ class Watched:
         return Watched({"server": (pid, False), **self.pids})
 
 
-async def measure(
-    run: Run,
-    scenario: Scenario,
-    channel: grpc.aio.Channel,
-    watched: Watched,
-) -> None:
-    call = scenario.call(channel)
-    label = scenario.name
-    print(f"  {label}: warm-up {run.warmup_s:g} s", flush=True)
-    warmup = await closed_loop(label, call, concurrency=run.concurrency, duration_s=run.warmup_s)
-    if warmup.error_count:
-        run.warmup_errors[label] = warmup.error_count
-    for mode in ("open", "closed"):
-        await asyncio.sleep(0.5)  # let queues drain between measurements
+class Runner:
+    """Runs the measurements of a run against bound scenarios, recording CPU use."""
+
+    def __init__(self, run: Run, watched: Watched) -> None:
+        self._run = run
+        self._watched = watched
+
+    async def _sampled(self, watched: Watched, measurement: Awaitable[Result]) -> Result:
         before_client = time.process_time()
         before = watched.sample()
-        if mode == "open":
-            result = await open_loop(label, call, rate=scenario.rate, duration_s=run.duration_s)
-        else:
-            result = await closed_loop(
-                label, call, concurrency=run.concurrency, duration_s=run.duration_s
-            )
+        result = await measurement
         after = watched.sample()
         result.client_cpu_s = time.process_time() - before_client
         result.process_cpu_s = {name: after[name] - before[name] for name in after}
-        run.results.append(result)
+        return result
+
+    async def warm_up(self, name: str, call: Call) -> None:
+        run = self._run
+        print(f"  {name}: warm-up {run.warmup_s:g} s", flush=True)
+        warmup = await closed_loop(name, call, concurrency=run.concurrency, duration_s=run.warmup_s)
+        if warmup.error_count:
+            run.warmup_errors[name] = run.warmup_errors.get(name, 0) + warmup.error_count
+
+    async def open(self, name: str, call: Call, rate: float, server_pid: int) -> Result:
+        await asyncio.sleep(0.5)  # let queues drain between measurements
+        return await self._sampled(
+            self._watched.with_server(server_pid),
+            open_loop(name, call, rate=rate, duration_s=self._run.duration_s),
+        )
+
+    async def closed(self, name: str, call: Call, duration_s: float, server_pid: int) -> Result:
+        await asyncio.sleep(0.5)
+        return await self._sampled(
+            self._watched.with_server(server_pid),
+            closed_loop(name, call, concurrency=self._run.concurrency, duration_s=duration_s),
+        )
+
+    def record(self, result: Result) -> None:
+        self._run.results.append(result)
         print(f"  {report.result_line(result)}", flush=True)
 
 
@@ -297,17 +302,7 @@ async def run_scenarios(
     bare: ServerProcess,
     watched: Watched,
 ) -> None:
-    scenarios = [
-        Scenario("bare GetProduct", "bare", get_product_call(catalog.skus), READ_RATE),
-        Scenario("GetProduct", "commerce", get_product_call(catalog.skus), READ_RATE),
-        Scenario("SearchProducts", "commerce", search_call, READ_RATE),
-        Scenario(
-            "CreateOrder",
-            "commerce",
-            create_order_call(catalog.skus, catalog.customer_ids),
-            WRITE_RATE,
-        ),
-    ]
+    runner = Runner(run, watched)
     async with (
         grpc.aio.insecure_channel(commerce.address) as commerce_channel,
         grpc.aio.insecure_channel(bare.address) as bare_channel,
@@ -318,11 +313,40 @@ async def run_scenarios(
             await stub.GetProduct(
                 catalog_pb2.GetProductRequest(sku=sku), metadata=METADATA, timeout=CALL_TIMEOUT_S
             )
-        for scenario in scenarios:
-            server = bare if scenario.server == "bare" else commerce
+
+        # The throughput ratio is the headline: the bare and the commerce GetProduct closed
+        # loops alternate in slices, so a slow patch of the machine hits both alike.
+        pair = [
+            (report.BARE, get_product_call(catalog.skus)(bare_channel), bare),
+            (report.GET, get_product_call(catalog.skus)(commerce_channel), commerce),
+        ]
+        opened: dict[str, Result] = {}
+        for name, call, server in pair:
             server.check_running()
-            channel = bare_channel if scenario.server == "bare" else commerce_channel
-            await measure(run, scenario, channel, watched.with_server(server.pid))
+            await runner.warm_up(name, call)
+            opened[name] = await runner.open(name, call, READ_RATE, server.pid)
+        slices: dict[str, list[Result]] = {name: [] for name, _, _ in pair}
+        slice_s = run.duration_s / run.slices
+        for _ in range(run.slices):
+            for name, call, server in pair:
+                slices[name].append(await runner.closed(name, call, slice_s, server.pid))
+        for name, _, _ in pair:
+            runner.record(opened[name])
+            runner.record(merge(slices[name]))
+
+        others = [
+            (report.SEARCH, search_call(commerce_channel), READ_RATE),
+            (
+                report.CREATE,
+                create_order_call(catalog.skus, catalog.customer_ids)(commerce_channel),
+                WRITE_RATE,
+            ),
+        ]
+        for name, call, rate in others:
+            commerce.check_running()
+            await runner.warm_up(name, call)
+            runner.record(await runner.open(name, call, rate, commerce.pid))
+            runner.record(await runner.closed(name, call, run.duration_s, commerce.pid))
 
 
 # --- orchestration -----------------------------------------------------------------------------

@@ -101,3 +101,17 @@ async def open_loop(scenario: str, call: Call, *, rate: float, duration_s: float
     # Throughput over the schedule's span plus however long the stragglers took.
     result.duration_s = max(time.perf_counter() - start, duration_s)
     return result
+
+
+def merge(parts: list[Result]) -> Result:
+    """One result from consecutive slices of the same measurement."""
+    first = parts[0]
+    merged = Result(first.scenario, first.mode, 0.0, target_rate=first.target_rate)
+    for part in parts:
+        merged.duration_s += part.duration_s
+        merged.latencies_s.extend(part.latencies_s)
+        merged.errors.update(part.errors)
+        merged.client_cpu_s += part.client_cpu_s
+        for name, seconds in part.process_cpu_s.items():
+            merged.process_cpu_s[name] = merged.process_cpu_s.get(name, 0.0) + seconds
+    return merged

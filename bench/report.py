@@ -27,6 +27,7 @@ class Run:
     concurrency: int
     read_rate: float
     write_rate: float
+    slices: int = 3
     results: list[Result] = field(default_factory=list)
     warmup_errors: dict[str, int] = field(default_factory=dict)
     sample_product_size: int = 0
@@ -113,21 +114,25 @@ def result_line(result: Result) -> str:
 
 _HEADER = (
     "| Scenario | Mode | req/s | p50 ms | p95 ms | p99 ms | Errors "
-    "| CPU % client / server / postgres / redis |"
+    "| CPU % client / server / postgres / redis | Server CPU µs/req |"
 )
 
 
 def table(results: list[Result]) -> str:
-    rows = [_HEADER, "|" + "---|" * 8]
+    rows = [_HEADER, "|" + "---|" * 9]
     for result in results:
         errors = str(result.error_count)
         if result.errors:
             errors += " (" + ", ".join(f"{k}: {v}" for k, v in result.errors.items()) + ")"
         cpu = " / ".join(_cpu(result, name) for name in ("client", *CPU_COLUMNS))
+        server_cpu = result.process_cpu_s.get("server")
+        per_request = (
+            f"{server_cpu / result.ok * 1e6:.0f}" if server_cpu is not None and result.ok else "-"
+        )
         rows.append(
             f"| {result.scenario} | {result.mode} | {result.throughput:.0f} "
             f"| {_ms(result.percentile_ms(50))} | {_ms(result.percentile_ms(95))} "
-            f"| {_ms(result.percentile_ms(99))} | {errors} | {cpu} |"
+            f"| {_ms(result.percentile_ms(99))} | {errors} | {cpu} | {per_request} |"
         )
     return "\n".join(rows)
 
@@ -210,7 +215,9 @@ def markdown(run: Run, found: list[Verdict]) -> str:
         "so stalls are not hidden (no coordinated omission);",
         f"  - **closed** loop: {run.concurrency} concurrent callers, each sending its next "
         f"request when the last one answers, for {run.duration_s:g} s: the maximum "
-        "throughput.",
+        "throughput. The bare and the commerce `GetProduct` closed loops alternate in "
+        f"{run.slices} slices of {run.duration_s / run.slices:.3g} s each (so a slow patch "
+        "of the shared machine hits both alike) and each row sums its slices.",
         "- `GetProduct`: random SKU from the seeded catalog, after every product was read "
         "once (Redis cache-hit path). `SearchProducts`: random query among "
         "`dipirona`, `paracetamol 750`, `omeprazol`, `amoxicilina`, `vitamina c` and the "
@@ -219,7 +226,8 @@ def markdown(run: Run, found: list[Verdict]) -> str:
         "- req/s counts successful calls only; percentiles are over successful calls (nearest "
         "rank); calls time out after 10 s. CPU % is CPU time over wall time during the "
         "measurement (100 = one core): the client process, the server process under test, "
-        "PostgreSQL (all its processes) and Redis.",
+        "PostgreSQL (all its processes) and Redis. Server CPU µs/req is the server process's "
+        "CPU time per successful call: the figure least disturbed by the machine's noise.",
         "",
         "## Results",
         "",

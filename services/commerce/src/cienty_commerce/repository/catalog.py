@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, bindparam, cast, func, literal_column, or_, select, update
+from dataclasses import dataclass
+
+from sqlalchemy import Float, bindparam, cast, func, insert, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cienty_commerce.domain.catalog import NewProduct, Product, ProductChanges
 from cienty_commerce.repository.base import fields_of, flush_unique
-from cienty_commerce.repository.tables import ProductRow, StockMovementRow
+from cienty_commerce.repository.tables import ProductRow, StockMovementRow, table
 from cienty_kit.errors import AlreadyExists
+
+
+@dataclass(frozen=True, slots=True)
+class StockTaken:
+    name: str
+    unit_price_cents: int
 
 
 def to_domain(row: ProductRow) -> Product:
@@ -60,7 +68,7 @@ class ProductRepository:
         await self._session.refresh(row)
         return to_domain(row)
 
-    async def take_stock(self, sku: str, quantity: int) -> Product | None:
+    async def take_stock(self, sku: str, quantity: int) -> StockTaken | None:
         """Removes `quantity` from an active product's stock in one atomic statement.
 
         Returns None, changing nothing, when the product is missing, inactive or short of stock.
@@ -75,10 +83,10 @@ class ProductRepository:
                 ProductRow.stock_quantity >= quantity,
             )
             .values(stock_quantity=ProductRow.stock_quantity - quantity, updated_at=func.now())
-            .returning(ProductRow)
+            .returning(ProductRow.name, ProductRow.unit_price_cents)
         )
-        row = (await self._session.execute(statement)).scalar_one_or_none()
-        return to_domain(row) if row else None
+        row = (await self._session.execute(statement)).one_or_none()
+        return StockTaken(name=row.name, unit_price_cents=row.unit_price_cents) if row else None
 
     async def adjust_stock(self, sku: str, delta: int) -> Product | None:
         """Adds `delta` (may be negative) unless the result would be negative."""
@@ -94,8 +102,18 @@ class ProductRepository:
     async def record_movement(
         self, *, sku: str, delta: int, reason: str, actor: str, order_id: str | None = None
     ) -> None:
-        self._session.add(
-            StockMovementRow(sku=sku, delta=delta, reason=reason, actor=actor, order_id=order_id)
+        await self.record_movements([(sku, delta)], reason=reason, actor=actor, order_id=order_id)
+
+    async def record_movements(
+        self, changes: list[tuple[str, int]], *, reason: str, actor: str, order_id: str | None
+    ) -> None:
+        """Appends (sku, delta) stock movements in one statement."""
+        await self._session.execute(
+            insert(table(StockMovementRow)),
+            [
+                {"sku": sku, "delta": delta, "reason": reason, "actor": actor, "order_id": order_id}
+                for sku, delta in changes
+            ],
         )
 
     async def search(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy import func, select, tuple_
@@ -44,10 +43,8 @@ class CustomerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, new: NewCustomer) -> Customer:
-        row = CustomerRow(
-            id=str(uuid.uuid4()), status=CustomerStatus.ACTIVE.value, **fields_of(new)
-        )
+    async def add(self, customer_id: str, new: NewCustomer) -> Customer:
+        row = CustomerRow(id=customer_id, status=CustomerStatus.ACTIVE.value, **fields_of(new))
         self._session.add(row)
         await flush_unique(self._session, _duplicate)
         await self._session.refresh(row)
@@ -59,6 +56,11 @@ class CustomerRepository:
             statement = statement.with_for_update()
         row = (await self._session.execute(statement)).scalar_one_or_none()
         return _to_domain(row) if row else None
+
+    async def status_of(self, customer_id: str) -> CustomerStatus | None:
+        statement = select(CustomerRow.status).where(CustomerRow.id == customer_id)
+        status = (await self._session.execute(statement)).scalar_one_or_none()
+        return CustomerStatus(status) if status else None
 
     async def get_by_phone(self, phone: str) -> Customer | None:
         statement = select(CustomerRow).where(CustomerRow.phone == phone)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,15 +21,23 @@ class IdempotencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def claim(self, scope: str, request_id: str, request_hash: str) -> PreviousRequest | None:
-        """Claims the key for this transaction, or returns the request that already holds it.
+    async def claim(
+        self, scope: str, request_id: str, request_hash: str, resource_id: str
+    ) -> PreviousRequest | None:
+        """Claims the key for `resource_id` (about to be created in this transaction), or returns
+        the request that already holds it.
 
         A concurrent transaction holding the same key makes this wait until it commits (then the
         earlier request is returned) or rolls back (then the key is claimed here).
         """
         claimed = await self._session.execute(
             insert(IdempotencyKeyRow)
-            .values(scope=scope, request_id=request_id, request_hash=request_hash)
+            .values(
+                scope=scope,
+                request_id=request_id,
+                request_hash=request_hash,
+                resource_id=resource_id,
+            )
             .on_conflict_do_nothing()
             .returning(IdempotencyKeyRow.request_id)
         )
@@ -43,10 +51,3 @@ class IdempotencyRepository:
             )
         ).one()
         return PreviousRequest(request_hash=row.request_hash, resource_id=row.resource_id or "")
-
-    async def complete(self, scope: str, request_id: str, resource_id: str) -> None:
-        await self._session.execute(
-            update(IdempotencyKeyRow)
-            .where(IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.request_id == request_id)
-            .values(resource_id=resource_id)
-        )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -16,7 +15,7 @@ from cienty_commerce.domain.orders import (
     OrderStatus,
     StatusChange,
 )
-from cienty_commerce.repository.tables import OrderLineRow, OrderRow, OrderStatusChangeRow
+from cienty_commerce.repository.tables import OrderLineRow, OrderRow, OrderStatusChangeRow, table
 
 
 def _to_domain(row: OrderRow) -> Order:
@@ -61,42 +60,70 @@ class OrderRepository:
         self._session = session
 
     async def add(
-        self, *, customer_id: str, channel: Channel, lines: list[OrderLine], actor: str
-    ) -> str:
-        order_id = str(uuid.uuid4())
-        self._session.add(
-            OrderRow(
-                id=order_id,
-                customer_id=customer_id,
-                status=OrderStatus.PENDING.value,
-                channel=channel.value,
-                total_cents=sum(line.total_cents for line in lines),
-                cancel_reason="",
+        self,
+        *,
+        order_id: str,
+        customer_id: str,
+        channel: Channel,
+        lines: list[OrderLine],
+        actor: str,
+        reason: str,
+    ) -> Order:
+        """Inserts a PENDING order with its lines and first history entry; returns it as stored.
+
+        Plain INSERTs (no ORM unit of work): this is the hottest write path.
+        """
+        total_cents = sum(line.total_cents for line in lines)
+        created_at: datetime = (
+            await self._session.execute(
+                insert(table(OrderRow))
+                .values(
+                    id=order_id,
+                    customer_id=customer_id,
+                    status=OrderStatus.PENDING.value,
+                    channel=channel.value,
+                    total_cents=total_cents,
+                    cancel_reason="",
+                )
+                .returning(table(OrderRow).c.created_at)
             )
+        ).scalar_one()
+        await self._session.execute(
+            insert(table(OrderLineRow)),
+            [
+                {
+                    "order_id": order_id,
+                    "line_number": number,
+                    "sku": line.sku,
+                    "product_name": line.product_name,
+                    "quantity": line.quantity,
+                    "unit_price_cents": line.unit_price_cents,
+                }
+                for number, line in enumerate(lines, start=1)
+            ],
         )
-        await self._session.flush()
-        self._session.add_all(
-            OrderLineRow(
-                order_id=order_id,
-                line_number=number,
-                sku=line.sku,
-                product_name=line.product_name,
-                quantity=line.quantity,
-                unit_price_cents=line.unit_price_cents,
-            )
-            for number, line in enumerate(lines, start=1)
-        )
-        self._session.add(
-            OrderStatusChangeRow(
+        await self._session.execute(
+            insert(table(OrderStatusChangeRow)).values(
                 order_id=order_id,
                 from_status=None,
                 to_status=OrderStatus.PENDING.value,
                 actor=actor,
-                reason="order placed",
+                reason=reason,
             )
         )
-        await self._session.flush()
-        return order_id
+        # Every default above is now(): the transaction's start time, the same for all rows.
+        first = StatusChange(None, OrderStatus.PENDING, actor, reason, created_at)
+        return Order(
+            id=order_id,
+            customer_id=customer_id,
+            status=OrderStatus.PENDING,
+            channel=channel,
+            lines=lines,
+            total_cents=total_cents,
+            created_at=created_at,
+            updated_at=created_at,
+            history=[first],
+        )
 
     async def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
         statement = (

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cienty_commerce.repository.tables import OutboxEventRow
+from cienty_commerce.repository.tables import OutboxEventRow, table
 
 # Only one relay publishes at a time (per database), which keeps events in commit order.
 _RELAY_LOCK_KEY = 0x636F6D6D65726365  # "commerce"
@@ -27,11 +27,11 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    def add(
+    async def add(
         self, *, stream: str, event_type: str, aggregate_id: str, payload: dict[str, Any]
     ) -> None:
-        self._session.add(
-            OutboxEventRow(
+        await self._session.execute(
+            insert(table(OutboxEventRow)).values(
                 stream=stream, event_type=event_type, aggregate_id=aggregate_id, payload=payload
             )
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     func,
     text,
@@ -57,6 +58,11 @@ class Base(DeclarativeBase):
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
 
 
+def table(model: type[Base]) -> Table:
+    """The Core table of a mapped class, for plain INSERTs on hot paths."""
+    return cast(Table, model.__table__)
+
+
 class CustomerRow(Base):
     __tablename__ = "customers"
 
@@ -70,7 +76,7 @@ class CustomerRow(Base):
     state: Mapped[str] = mapped_column(String(2))
     city: Mapped[str] = mapped_column(String(100))
     search_document: Mapped[str] = mapped_column(
-        Text, Computed(CUSTOMER_SEARCH_DOCUMENT, persisted=True)
+        Text, Computed(CUSTOMER_SEARCH_DOCUMENT, persisted=True), deferred=True
     )
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
@@ -99,11 +105,12 @@ class ProductRow(Base):
     stock_quantity: Mapped[int] = mapped_column(BigInteger)
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     description: Mapped[str] = mapped_column(Text)
+    # Only filtered and ranked on, never read back: deferred so rows load without them.
     search_document: Mapped[str] = mapped_column(
-        Text, Computed(PRODUCT_SEARCH_DOCUMENT, persisted=True)
+        Text, Computed(PRODUCT_SEARCH_DOCUMENT, persisted=True), deferred=True
     )
     search_vector: Mapped[Any] = mapped_column(
-        TSVECTOR, Computed(PRODUCT_SEARCH_VECTOR, persisted=True)
+        TSVECTOR, Computed(PRODUCT_SEARCH_VECTOR, persisted=True), deferred=True
     )
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()

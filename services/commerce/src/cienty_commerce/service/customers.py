@@ -47,7 +47,10 @@ class CustomerService:
         customer = _validated(new)
         request_hash = fingerprint(dataclasses.asdict(customer))
         async with self._db.transaction() as session:
-            previous = await IdempotencyRepository(session).claim(_SCOPE, key, request_hash)
+            customer_id = str(uuid.uuid4())
+            previous = await IdempotencyRepository(session).claim(
+                _SCOPE, key, request_hash, customer_id
+            )
             customers = CustomerRepository(session)
             if previous is not None:
                 if previous.request_hash != request_hash:
@@ -55,9 +58,7 @@ class CustomerService:
                 existing = await customers.get(previous.resource_id)
                 assert existing is not None, "customers are never deleted"
                 return existing
-            created = await customers.add(customer)
-            await IdempotencyRepository(session).complete(_SCOPE, key, created.id)
-            return created
+            return await customers.add(customer_id, customer)
 
     async def get(self, customer_id: str) -> Customer:
         async with self._db.transaction() as session:

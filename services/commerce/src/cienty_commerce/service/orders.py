@@ -84,28 +84,38 @@ class OrderService:
             }
         )
         actor = current_actor()
+        order_id = str(uuid.uuid4())
         async with self._db.transaction() as session:
-            previous = await IdempotencyRepository(session).claim(_SCOPE, key, request_hash)
+            previous = await IdempotencyRepository(session).claim(
+                _SCOPE, key, request_hash, order_id
+            )
             if previous is not None:
                 if previous.request_hash != request_hash:
                     raise reused_request_id()
                 metrics.IDEMPOTENT_REPLAYS.labels(_SCOPE).inc()
                 return await self._get(session, previous.resource_id)
-            customer = await CustomerRepository(session).get(customer_id, for_update=False)
-            if customer is None:
+            status = await CustomerRepository(session).status_of(customer_id)
+            if status is None:
                 raise NotFound(f"customer {customer_id} not found")
-            if customer.status is CustomerStatus.BLOCKED:
+            if status is CustomerStatus.BLOCKED:
                 metrics.ORDER_REJECTED.labels("customer_blocked").inc()
                 raise FailedPrecondition(f"customer {customer_id} is blocked and cannot order")
-            order_lines = await self._reserve(session, requested, actor)
-            orders = OrderRepository(session)
-            order_id = await orders.add(
-                customer_id=customer_id, channel=channel, lines=order_lines, actor=actor
+            order_lines = await self._reserve(session, requested)
+            order = await OrderRepository(session).add(
+                order_id=order_id,
+                customer_id=customer_id,
+                channel=channel,
+                lines=order_lines,
+                actor=actor,
+                reason="order placed",
             )
-            await self._record_stock_taken(session, order_lines, order_id, actor)
-            await IdempotencyRepository(session).complete(_SCOPE, key, order_id)
-            order = await self._get(session, order_id)
-            self._write_event(session, order)
+            await ProductRepository(session).record_movements(
+                [(line.sku, -line.quantity) for line in order_lines],
+                reason="order placed",
+                actor=actor,
+                order_id=order_id,
+            )
+            await self._write_event(session, order)
         await self._after_commit([line.sku for line in order_lines])
         metrics.ORDERS_CREATED.labels(channel.value).inc()
         metrics.ORDER_VALUE.labels(channel.value).inc(order.total_cents)
@@ -157,7 +167,7 @@ class OrderService:
                 released = await self._release(session, order, actor)
             await orders.change_status(order_id, to=target, actor=actor, reason=reason)
             order = await self._get(session, order_id)
-            self._write_event(session, order)
+            await self._write_event(session, order)
         await self._after_commit(released)
         metrics.ORDER_STATUS_CHANGES.labels(target.value).inc()
         return order
@@ -168,14 +178,12 @@ class OrderService:
             raise NotFound(f"order {order_id} not found")
         return order
 
-    async def _reserve(
-        self, session: Session, requested: list[RequestedLine], actor: str
-    ) -> list[OrderLine]:
+    async def _reserve(self, session: Session, requested: list[RequestedLine]) -> list[OrderLine]:
         products = ProductRepository(session)
         lines: list[OrderLine] = []
         for line in requested:  # sorted by SKU: a fixed lock order avoids deadlocks
-            product = await products.take_stock(line.sku, line.quantity)
-            if product is None:
+            taken = await products.take_stock(line.sku, line.quantity)
+            if taken is None:
                 current = await products.get(line.sku)
                 if current is None:
                     raise NotFound(f"product {line.sku} not found")
@@ -189,42 +197,29 @@ class OrderService:
                 )
             lines.append(
                 OrderLine(
-                    sku=product.sku,
-                    product_name=product.name,
+                    sku=line.sku,
+                    product_name=taken.name,
                     quantity=line.quantity,
-                    unit_price_cents=product.unit_price_cents,
+                    unit_price_cents=taken.unit_price_cents,
                 )
             )
         return lines
 
-    async def _record_stock_taken(
-        self, session: Session, lines: list[OrderLine], order_id: str, actor: str
-    ) -> None:
-        products = ProductRepository(session)
-        for line in lines:
-            await products.record_movement(
-                sku=line.sku,
-                delta=-line.quantity,
-                reason="order placed",
-                actor=actor,
-                order_id=order_id,
-            )
-
     async def _release(self, session: Session, order: Order, actor: str) -> list[str]:
         products = ProductRepository(session)
-        for line in sorted(order.lines, key=lambda line: line.sku):
+        lines = sorted(order.lines, key=lambda line: line.sku)  # same lock order as placing
+        for line in lines:
             await products.adjust_stock(line.sku, line.quantity)
-            await products.record_movement(
-                sku=line.sku,
-                delta=line.quantity,
-                reason="order cancelled",
-                actor=actor,
-                order_id=order.id,
-            )
-        return [line.sku for line in order.lines]
+        await products.record_movements(
+            [(line.sku, line.quantity) for line in lines],
+            reason="order cancelled",
+            actor=actor,
+            order_id=order.id,
+        )
+        return [line.sku for line in lines]
 
-    def _write_event(self, session: Session, order: Order) -> None:
-        OutboxRepository(session).add(
+    async def _write_event(self, session: Session, order: Order) -> None:
+        await OutboxRepository(session).add(
             stream=ORDER_EVENTS_STREAM,
             event_type="order.status_changed",
             aggregate_id=order.id,

@@ -30,12 +30,14 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
+        coalesce_seconds: float = 0.05,
     ) -> None:
         self._db = database
         self._stream = stream
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff
+        self._coalesce = coalesce_seconds
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -93,6 +95,13 @@ class OutboxRelay:
             pass  # the database is away too; the failure counter already tells
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+        # Woken by a commit: wait a moment so that one pass carries the commits that follow
+        # (under load, one relay transaction per order would cost more than the orders).
+        if not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self._coalesce)
         self._wake.clear()
