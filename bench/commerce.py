@@ -460,6 +460,8 @@ def execute(options: Options) -> Run:
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     configure_logging("WARNING", "console")
+    # Also when started with SIGINT ignored (a background job): Ctrl-C must still clean up.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         run = execute(options)

@@ -227,7 +227,9 @@ def markdown(run: Run, found: list[Verdict]) -> str:
         "rank); calls time out after 10 s. CPU % is CPU time over wall time during the "
         "measurement (100 = one core): the client process, the server process under test, "
         "PostgreSQL (all its processes) and Redis. Server CPU µs/req is the server process's "
-        "CPU time per successful call: the figure least disturbed by the machine's noise.",
+        "CPU time per successful call: the figure least disturbed by the machine's noise "
+        "(at the open-loop rates it also carries the server's fixed cost of waking up, so "
+        "compare closed-loop rows).",
         "",
         "## Results",
         "",
