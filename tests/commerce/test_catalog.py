@@ -1,3 +1,5 @@
+import asyncio
+
 import grpc
 import pytest
 
@@ -192,3 +194,21 @@ async def test_adjust_stock_never_goes_negative(commerce: Commerce) -> None:
         catalog_pb2.AdjustStockRequest(sku="MED-1", delta=-5, reason="inventário")
     )
     assert product.stock_quantity == 0
+
+
+async def test_local_cache_layer_expires(commerce: Commerce) -> None:
+    from cienty_commerce.repository.product_cache import ProductCache
+    from cienty_commerce.service.catalog import CatalogService
+
+    await commerce.catalog.CreateProduct(product_request())
+    cache = ProductCache(commerce.redis, ttl_seconds=60, local_ttl_seconds=0.2)
+    catalog = CatalogService(commerce.database, cache)
+    await catalog.get("MED-1")
+    await commerce.redis.delete("commerce:product:v1:MED-1")
+    # Another replica changes the price: this process sees it once its local entry expires.
+    await commerce.catalog.UpdateProduct(
+        catalog_pb2.UpdateProductRequest(sku="MED-1", unit_price_cents=999)
+    )
+    assert (await catalog.get("MED-1")).unit_price_cents == 450
+    await asyncio.sleep(0.25)
+    assert (await catalog.get("MED-1")).unit_price_cents == 999

@@ -37,11 +37,14 @@ def async_database_url(url: str) -> URL:
 
 
 def create_engine(url: str, *, pool_size: int = 10, command_timeout: float = 30.0) -> AsyncEngine:
+    # No pre-ping: it costs a round trip per checkout. A connection that dies is invalidated by
+    # SQLAlchemy on its first error (the call fails with UNAVAILABLE-like INTERNAL and the
+    # caller's retry, idempotent by request_id, gets a fresh one); recycling bounds their age.
     return create_async_engine(
         async_database_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_recycle=1800,
         connect_args={"command_timeout": command_timeout},
     )
 

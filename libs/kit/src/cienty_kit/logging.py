@@ -8,10 +8,13 @@ from typing import Any
 
 import structlog
 
+from cienty_kit.context import add_request_context
+
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_request_context,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

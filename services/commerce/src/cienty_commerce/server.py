@@ -50,7 +50,11 @@ async def commerce_app(
     """Everything commerce needs, wired; the relay runs while the context is open."""
     database = Database(create_engine(settings.database_url, pool_size=settings.database_pool_size))
     redis = create_redis(settings.redis_url)
-    cache = ProductCache(redis, ttl_seconds=settings.product_cache_ttl_seconds)
+    cache = ProductCache(
+        redis,
+        ttl_seconds=settings.product_cache_ttl_seconds,
+        local_ttl_seconds=settings.product_local_cache_seconds,
+    )
     relay = OutboxRelay(
         database,
         EventStream(redis, max_length=settings.order_events_max_length),

@@ -12,5 +12,6 @@ class CommerceSettings(ServiceSettings):
     redis_url: str = "redis://localhost:6379/0"
     database_pool_size: int = Field(default=10, ge=1)
     product_cache_ttl_seconds: int = Field(default=300, ge=1)
+    product_local_cache_seconds: float = Field(default=1.0, ge=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     order_events_max_length: int = Field(default=100_000, ge=1000)

@@ -1,21 +1,23 @@
 """The one server interceptor: service auth, error mapping, request context, RED metrics.
 
-Domain errors are mapped to gRPC status codes here and only here.
+Domain errors are mapped to gRPC status codes here and only here. Unary handlers are wrapped
+once per method and reused, so a call pays for no allocation beyond its own context.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import grpc
-import structlog
+from prometheus_client.metrics import Counter
 
-from cienty_kit.context import reset_actor, set_actor
+from cienty_kit.context import RequestContext, enter_request, leave_request
 from cienty_kit.errors import DomainError, ErrorKind
 from cienty_kit.logging import get_logger
 from cienty_kit.metrics import RPC_HANDLED, RPC_LATENCY
@@ -33,14 +35,21 @@ STATUS_BY_KIND: dict[ErrorKind, grpc.StatusCode] = {
 
 AUTH_EXEMPT_PREFIXES = ("/grpc.health.v1.Health/",)
 MAX_ACTOR_LENGTH = 128
+MAX_REQUEST_ID_LENGTH = 128
+UNAUTHENTICATED_MESSAGE = (
+    "missing or invalid service token: send 'authorization: Bearer <token>' metadata"
+)
 
-UnaryHandler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+Context = grpc.aio.ServicerContext[Any, Any]
+UnaryHandler = Callable[[Any, Context], Awaitable[Any]]
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, service_token: str) -> None:
         self._expected = f"Bearer {service_token}".encode()
-        self._labels: dict[str, tuple[str, str]] = {}
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+        # Request ids for callers that send no x-request-id: unique per process, cheap.
+        self._request_ids = (f"{os.getpid():x}-{n:x}" for n in itertools.count())
 
     async def intercept_service(
         self,
@@ -49,22 +58,26 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
+        handler = await continuation(handler_call_details)
         if handler is None or method.startswith(AUTH_EXEMPT_PREFIXES):
             return handler
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        if not self._authorized(metadata.get("authorization")):
-            return _rejecting_handler(handler)
         if handler.unary_unary is None:
+            # Streaming (reflection): checked here, per call, and not instrumented.
+            metadata = dict(handler_call_details.invocation_metadata or ())
+            if not self._authorized(metadata.get("authorization")):
+                return _rejecting_stream_handler(handler)
             return handler
-        actor = str(metadata.get("x-cienty-actor") or "service")[:MAX_ACTOR_LENGTH]
-        request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
-        return grpc.unary_unary_rpc_method_handler(
-            self._wrap(cast(UnaryHandler, handler.unary_unary), method, actor, request_id),
+        wrapped = grpc.unary_unary_rpc_method_handler(
+            self._wrap(cast(UnaryHandler, handler.unary_unary), method),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+        self._wrapped[method] = wrapped
+        return wrapped
 
     def _authorized(self, header: str | bytes | None) -> bool:
         if header is None:
@@ -72,21 +85,36 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         given = header.encode() if isinstance(header, str) else header
         return hmac.compare_digest(given, self._expected)
 
-    def _split(self, method: str) -> tuple[str, str]:
-        labels = self._labels.get(method)
-        if labels is None:
-            service, _, name = method.lstrip("/").rpartition("/")
-            labels = self._labels[method] = (service, name)
-        return labels
+    def _wrap(self, inner: UnaryHandler, method: str) -> UnaryHandler:
+        service, _, name = method.lstrip("/").rpartition("/")
+        latency = RPC_LATENCY.labels(service, name)
+        handled: dict[grpc.StatusCode, Counter] = {}
 
-    def _wrap(self, inner: UnaryHandler, method: str, actor: str, request_id: str) -> UnaryHandler:
-        service, name = self._split(method)
+        def count(code: grpc.StatusCode) -> Counter:
+            child = handled.get(code)
+            if child is None:
+                child = handled[code] = RPC_HANDLED.labels(service, name, code.name)
+            return child
 
-        async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        authorized = self._authorized
+        request_ids = self._request_ids
+
+        async def handle(request: Any, context: Context) -> Any:
             started = time.perf_counter()
+            metadata = dict(context.invocation_metadata() or ())
+            if not authorized(metadata.get("authorization")):
+                count(grpc.StatusCode.UNAUTHENTICATED).inc()
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
+            token = enter_request(
+                RequestContext(
+                    rpc=method,
+                    request_id=str(metadata.get("x-request-id") or next(request_ids))[
+                        :MAX_REQUEST_ID_LENGTH
+                    ],
+                    actor=str(metadata.get("x-cienty-actor") or "service")[:MAX_ACTOR_LENGTH],
+                )
+            )
             code = grpc.StatusCode.OK
-            actor_token = set_actor(actor)
-            structlog.contextvars.bind_contextvars(rpc=method, request_id=request_id)
             try:
                 return await inner(request, context)
             except DomainError as error:
@@ -103,10 +131,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 log.exception("rpc_failed")
                 await context.abort(code, "internal error; the failure was logged")
             finally:
-                reset_actor(actor_token)
-                structlog.contextvars.unbind_contextvars("rpc", "request_id")
-                RPC_HANDLED.labels(service, name, code.name).inc()
-                RPC_LATENCY.labels(service, name).observe(time.perf_counter() - started)
+                leave_request(token)
+                count(code).inc()
+                latency.observe(time.perf_counter() - started)
 
         return handle
 
@@ -116,24 +143,22 @@ def _is_abort(error: Exception) -> bool:
     return type(error).__name__ == "AbortError"
 
 
-def _rejecting_handler(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
-    message = "missing or invalid service token: send 'authorization: Bearer <token>' metadata"
-
-    async def reject_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-
-    async def reject_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+def _rejecting_stream_handler(
+    handler: grpc.RpcMethodHandler[Any, Any],
+) -> grpc.RpcMethodHandler[Any, Any]:
+    async def reject(request: Any, context: Context) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
         yield  # type: ignore[unreachable]  # makes this an async generator
+
+    async def reject_unary(request: Any, context: Context) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
 
     kwargs = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(reject_unary, **kwargs)
     if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(reject_stream, **kwargs)
+        return grpc.unary_stream_rpc_method_handler(reject, **kwargs)
     if handler.stream_unary is not None:
         return grpc.stream_unary_rpc_method_handler(reject_unary, **kwargs)
-    return grpc.stream_stream_rpc_method_handler(reject_stream, **kwargs)
+    return grpc.stream_stream_rpc_method_handler(reject, **kwargs)

@@ -51,6 +51,7 @@ class CatalogService:
                     reason="initial stock",
                     actor=current_actor(),
                 )
+        await self._cache.invalidate([created.sku])  # whatever a cache may hold is older
         return created
 
     async def get(self, sku: str) -> Product:
