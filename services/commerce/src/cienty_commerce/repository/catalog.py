@@ -53,8 +53,8 @@ class ProductRepository:
         return to_domain(row)
 
     async def get(self, sku: str) -> Product | None:
-        row = await self._session.get(ProductRow, sku)
-        return to_domain(row) if row else None
+        row = (await self._session.execute(_GET, {"sku": sku})).one_or_none()
+        return Product(*row) if row else None
 
     async def update(self, sku: str, changes: ProductChanges) -> Product | None:
         row = await self._session.get(ProductRow, sku, with_for_update=True)
@@ -121,29 +121,61 @@ class ProductRepository:
     ) -> list[Product]:
         """Best match first. Matching is accent- and case-insensitive on name, active ingredient
         and manufacturer: Portuguese stemming (full text) or trigram word similarity (typos)."""
-        statement = select(ProductRow)
-        if not include_inactive:
-            statement = statement.where(ProductRow.active.is_(True))
-        if not query:
-            statement = statement.order_by(ProductRow.name, ProductRow.sku)
-        else:
-            normalized = func.cienty_unaccent(func.lower(bindparam("q", query)))
-            ts_query = func.plainto_tsquery(
-                literal_column("'portuguese'::regconfig"), func.cienty_unaccent(query)
-            )
-            name_similarity = func.word_similarity(
-                normalized, func.cienty_unaccent(func.lower(ProductRow.name))
-            )
-            score = (
-                cast(name_similarity, Float) * 2
-                + func.word_similarity(normalized, ProductRow.search_document)
-                + func.ts_rank(ProductRow.search_vector, ts_query)
-            )
-            statement = statement.where(
-                or_(
-                    normalized.op("<%")(ProductRow.search_document),
-                    ProductRow.search_vector.op("@@")(ts_query),
-                )
-            ).order_by(score.desc(), ProductRow.name, ProductRow.sku)
-        rows = (await self._session.execute(statement.limit(limit).offset(offset))).scalars()
-        return [to_domain(row) for row in rows]
+        statement = _SEARCH if query else _LIST_BY_NAME
+        rows = await self._session.execute(
+            statement,
+            {"q": query, "include_inactive": include_inactive, "limit": limit, "offset": offset},
+        )
+        return [Product(*row) for row in rows]
+
+
+# Search statements are built once: per call only the parameters change, and rows are read as
+# plain tuples in the order of Product's fields (no ORM entities on this hot path).
+_PRODUCT_COLUMNS = (
+    ProductRow.sku,
+    ProductRow.name,
+    ProductRow.gtin,
+    ProductRow.active_ingredient,
+    ProductRow.manufacturer,
+    ProductRow.unit_price_cents,
+    ProductRow.stock_quantity,
+    ProductRow.active,
+    ProductRow.description,
+    ProductRow.created_at,
+    ProductRow.updated_at,
+)
+_VISIBLE = or_(ProductRow.active.is_(True), bindparam("include_inactive"))
+_NORMALIZED_QUERY = func.cienty_unaccent(func.lower(bindparam("q")))
+_TS_QUERY = func.plainto_tsquery(
+    literal_column("'portuguese'::regconfig"), func.cienty_unaccent(bindparam("q"))
+)
+_SCORE = (
+    cast(
+        func.word_similarity(_NORMALIZED_QUERY, func.cienty_unaccent(func.lower(ProductRow.name))),
+        Float,
+    )
+    * 2
+    + func.word_similarity(_NORMALIZED_QUERY, ProductRow.search_document)
+    + func.ts_rank(ProductRow.search_vector, _TS_QUERY)
+)
+_SEARCH = (
+    select(*_PRODUCT_COLUMNS)
+    .where(
+        _VISIBLE,
+        or_(
+            _NORMALIZED_QUERY.op("<%")(ProductRow.search_document),
+            ProductRow.search_vector.op("@@")(_TS_QUERY),
+        ),
+    )
+    .order_by(_SCORE.desc(), ProductRow.name, ProductRow.sku)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+_LIST_BY_NAME = (
+    select(*_PRODUCT_COLUMNS)
+    .where(_VISIBLE)
+    .order_by(ProductRow.name, ProductRow.sku)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+_GET = select(*_PRODUCT_COLUMNS).where(ProductRow.sku == bindparam("sku"))

@@ -59,7 +59,7 @@ class CatalogService:
         cached = await self._cache.get(sku)
         if cached is not None:
             return cached
-        async with self._db.transaction() as session:
+        async with self._db.read() as session:
             product = await ProductRepository(session).get(sku)
         if product is None:
             raise NotFound(f"product {sku} not found")
@@ -122,7 +122,7 @@ class CatalogService:
         if cursor is not None and (cursor["q"], cursor["i"]) != (query, include_inactive):
             raise InvalidArgument("page_token", "belongs to a different search")
         offset = int(cursor["o"]) if cursor else 0
-        async with self._db.transaction() as session:
+        async with self._db.read() as session:
             page = await ProductRepository(session).search(
                 query, include_inactive=include_inactive, limit=size + 1, offset=offset
             )

@@ -61,7 +61,7 @@ class CustomerService:
             return await customers.add(customer_id, customer)
 
     async def get(self, customer_id: str) -> Customer:
-        async with self._db.transaction() as session:
+        async with self._db.read() as session:
             customer = await CustomerRepository(session).get(parse_id(customer_id))
         if customer is None:
             raise NotFound(f"customer {customer_id} not found")
@@ -100,7 +100,7 @@ class CustomerService:
         if cursor is not None and cursor["q"] != query:
             raise InvalidArgument("page_token", "belongs to a different query")
         after = (datetime.fromisoformat(cursor["t"]), cursor["id"]) if cursor else None
-        async with self._db.transaction() as session:
+        async with self._db.read() as session:
             page = await CustomerRepository(session).page(query=query, limit=size + 1, after=after)
         if len(page) <= size:
             return page, ""
