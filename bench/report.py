@@ -219,7 +219,9 @@ def markdown(run: Run, found: list[Verdict]) -> str:
         f"{run.slices} slices of {run.duration_s / run.slices:.3g} s each (so a slow patch "
         "of the shared machine hits both alike) and each row sums its slices.",
         "- `GetProduct`: random SKU from the seeded catalog, after every product was read "
-        "once (Redis cache-hit path). `SearchProducts`: random query among "
+        "once: the cache-hit path, mostly served by the in-process layer "
+        "(`CIENTY_PRODUCT_LOCAL_CACHE_SECONDS`, default 1 s), which refills from Redis. "
+        "`SearchProducts`: random query among "
         "`dipirona`, `paracetamol 750`, `omeprazol`, `amoxicilina`, `vitamina c` and the "
         "typo `dipirna` (default page size). `CreateOrder`: random active customer, 1-3 "
         "distinct random products of quantity 1-3, a unique `request_id` per call.",
