@@ -64,7 +64,7 @@ def settings(database_url: str, redis_server: EmbeddedRedis) -> CommerceSettings
 @pytest.fixture(scope="session")
 async def running(settings: CommerceSettings) -> AsyncIterator[Commerce]:
     # The relay is driven explicitly by the outbox tests.
-    async with commerce_app(settings, run_relay=False) as app:
+    async with commerce_app(settings, run_background=False) as app:
         port = await app.server.start()
         address = f"127.0.0.1:{port}"
         channel = service_channel(address, TOKEN, actor="staff:test")

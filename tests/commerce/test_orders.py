@@ -71,6 +71,20 @@ async def test_insufficient_stock_changes_nothing(
     assert list(listed.orders) == []
 
 
+async def test_inactive_product_cannot_be_ordered(
+    commerce: Commerce, customer: customers_pb2.Customer
+) -> None:
+    await commerce.catalog.CreateProduct(product_request())
+    await commerce.catalog.UpdateProduct(
+        catalog_pb2.UpdateProductRequest(sku="MED-1", active=False)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await commerce.orders.CreateOrder(order_request(customer.id, MED_1=1))
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "no longer sold" in (error.value.details() or "")
+    assert await stock(commerce, "MED-1") == 100
+
+
 async def test_blocked_customer_cannot_order(
     commerce: Commerce, customer: customers_pb2.Customer
 ) -> None:

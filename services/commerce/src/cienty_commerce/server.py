@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import grpc
 
@@ -14,6 +15,7 @@ from cienty_commerce.repository.event_stream import EventStream
 from cienty_commerce.repository.product_cache import ProductCache
 from cienty_commerce.service.catalog import CatalogService
 from cienty_commerce.service.customers import CustomerService
+from cienty_commerce.service.housekeeping import Housekeeper
 from cienty_commerce.service.orders import OrderService
 from cienty_commerce.service.outbox_relay import OutboxRelay
 from cienty_commerce.settings import CommerceSettings
@@ -38,6 +40,7 @@ SERVICE_NAMES = (
 class CommerceApp:
     server: GrpcServer
     relay: OutboxRelay
+    housekeeper: Housekeeper
     customers: CustomerService
     catalog: CatalogService
     orders: OrderService
@@ -45,9 +48,10 @@ class CommerceApp:
 
 @contextlib.asynccontextmanager
 async def commerce_app(
-    settings: CommerceSettings, *, run_relay: bool = True
+    settings: CommerceSettings, *, run_background: bool = True
 ) -> AsyncIterator[CommerceApp]:
-    """Everything commerce needs, wired; the relay runs while the context is open."""
+    """Everything commerce needs, wired; the outbox relay and housekeeping run (unless
+    `run_background` is off, for tests that drive them) while the context is open."""
     database = Database(create_engine(settings.database_url, pool_size=settings.database_pool_size))
     redis = create_redis(settings.redis_url)
     cache = ProductCache(
@@ -72,16 +76,26 @@ async def commerce_app(
         orders_pb2_grpc.add_OrderServiceServicer_to_server(OrderServicer(orders), server)
 
     server = GrpcServer(settings, service_names=SERVICE_NAMES, register=register)
-    relay_task = asyncio.create_task(relay.run(), name="outbox-relay") if run_relay else None
+    housekeeper = Housekeeper(
+        database,
+        outbox_retention=timedelta(hours=settings.outbox_retention_hours),
+        idempotency_retention=timedelta(hours=settings.idempotency_retention_hours),
+    )
+    background: list[tuple[asyncio.Task[None], Callable[[], None]]] = []
+    if run_background:
+        background = [
+            (asyncio.create_task(relay.run(), name="outbox-relay"), relay.stop),
+            (asyncio.create_task(housekeeper.run(), name="housekeeping"), housekeeper.stop),
+        ]
     try:
-        yield CommerceApp(server, relay, customers, catalog, orders)
+        yield CommerceApp(server, relay, housekeeper, customers, catalog, orders)
     finally:
-        if relay_task is not None:
-            relay.stop()
+        for task, stop in background:
+            stop()
             try:
-                await asyncio.wait_for(relay_task, timeout=10)
+                await asyncio.wait_for(task, timeout=10)
             except TimeoutError:
-                log.warning("outbox_relay_stop_timeout")
+                log.warning("background_task_stop_timeout", task=task.get_name())
         await redis.aclose()
         await database.dispose()
 

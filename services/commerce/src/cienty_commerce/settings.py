@@ -15,3 +15,5 @@ class CommerceSettings(ServiceSettings):
     product_local_cache_seconds: float = Field(default=1.0, ge=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     order_events_max_length: int = Field(default=100_000, ge=1000)
+    outbox_retention_hours: float = Field(default=168, gt=0)
+    idempotency_retention_hours: float = Field(default=720, gt=0)
