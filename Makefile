@@ -19,8 +19,8 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip==26.3 setuptools==80.9.0
 
 # Generated Python and type stubs land in proto/gen (git-ignored), then `pip install -e proto`.
-proto/gen/.stamp: $(PROTO_FILES) requirements/dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements/dev.txt
+proto/gen/.stamp: $(PROTO_FILES) requirements/*.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
 	rm -rf proto/gen && mkdir -p proto/gen
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m grpc_tools.protoc -I proto \
 		--python_out=proto/gen --grpc_python_out=proto/gen \
@@ -31,8 +31,9 @@ proto/gen/.stamp: $(PROTO_FILES) requirements/dev.txt | $(BIN)/python
 
 proto: proto/gen/.stamp
 
-$(VENV)/.installed: proto/gen/.stamp $(foreach d,$(DISTRIBUTIONS),$(d)/pyproject.toml) requirements/dev.txt
-	$(BIN)/pip install --quiet -r requirements/dev.txt $(foreach d,$(DISTRIBUTIONS),-e $(d))
+$(VENV)/.installed: proto/gen/.stamp $(foreach d,$(DISTRIBUTIONS),$(d)/pyproject.toml) requirements/*.txt
+	$(BIN)/pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt \
+		$(foreach d,$(DISTRIBUTIONS),-e $(d))
 	touch $@
 
 venv: $(VENV)/.installed
