@@ -1,5 +1,7 @@
 """Transport concerns: service auth, health, reflection, metrics."""
 
+import asyncio
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -8,7 +10,8 @@ from prometheus_client import REGISTRY
 
 from cienty.commerce.v1 import catalog_pb2, catalog_pb2_grpc
 from cienty_kit.grpc.client import service_channel
-from tests.commerce.conftest import Commerce
+from cienty_kit.grpc.server import GrpcServer
+from tests.commerce.conftest import TOKEN, Commerce
 
 
 @pytest.mark.parametrize(
@@ -65,3 +68,40 @@ async def test_rpc_metrics_count_codes(commerce: Commerce) -> None:
     with pytest.raises(grpc.aio.AioRpcError):
         await commerce.catalog.GetProduct(catalog_pb2.GetProductRequest(sku="MISSING"))
     assert _handled("GetProduct", "NOT_FOUND") == before + 1
+
+
+async def test_overload_is_refused_not_queued(commerce: Commerce) -> None:
+    """With a concurrency limit, a call beyond it fails fast with RESOURCE_EXHAUSTED."""
+    limited = commerce.settings.model_copy(update={"grpc_max_concurrent_rpcs": 1})
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    class SlowCatalog(catalog_pb2_grpc.CatalogServiceServicer):
+        async def GetProduct(
+            self, request: catalog_pb2.GetProductRequest, context: object
+        ) -> catalog_pb2.Product:
+            entered.set()
+            await release.wait()
+            return catalog_pb2.Product(sku=request.sku)
+
+    server = GrpcServer(
+        limited,
+        service_names=["cienty.commerce.v1.CatalogService"],
+        register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
+            SlowCatalog(),  # type: ignore[abstract]  # only GetProduct is called
+            s,
+        ),
+    )
+    port = await server.start()
+    try:
+        async with service_channel(f"127.0.0.1:{port}", TOKEN) as channel:
+            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+            first = asyncio.ensure_future(stub.GetProduct(catalog_pb2.GetProductRequest(sku="A")))
+            await entered.wait()
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.GetProduct(catalog_pb2.GetProductRequest(sku="B"), timeout=5)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            release.set()
+            assert (await first).sku == "A"
+    finally:
+        await server.stop(0)

@@ -23,6 +23,9 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    # Calls beyond this many in flight are refused at once with RESOURCE_EXHAUSTED (0 = no
+    # limit), so an overloaded pod sheds load instead of queueing until every deadline expires.
+    grpc_max_concurrent_rpcs: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Self:

@@ -34,6 +34,7 @@ class GrpcServer:
         self._server = grpc.aio.server(
             interceptors=[ServerInterceptor(settings.service_token.get_secret_value())],
             options=[("grpc.so_reuseport", 0)],
+            maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs or None,
         )
         register(self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
