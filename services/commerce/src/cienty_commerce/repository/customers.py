@@ -50,10 +50,8 @@ class CustomerRepository:
         await self._session.refresh(row)
         return _to_domain(row)
 
-    async def get(self, customer_id: str, *, for_update: bool = False) -> Customer | None:
+    async def get(self, customer_id: str) -> Customer | None:
         statement = select(CustomerRow).where(CustomerRow.id == customer_id)
-        if for_update:
-            statement = statement.with_for_update()
         row = (await self._session.execute(statement)).scalar_one_or_none()
         return _to_domain(row) if row else None
 
