@@ -4,9 +4,13 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PROTO_FILES := $(wildcard proto/cienty/*/v1/*.proto)
-DISTRIBUTIONS := proto libs/kit services/commerce tools/dev
+DISTRIBUTIONS := proto libs/kit libs/llm services/commerce tools/dev
+# The model-serving stack (Ray Serve + vLLM on the CPU, torch) lives in its own environment:
+# its pins follow vLLM's, and no service image carries it.
+MODELS_VENV ?= .venv-models
+MODELS_BIN := $(MODELS_VENV)/bin
 
-.PHONY: help venv proto lint typecheck test run bench clean
+.PHONY: help venv models-venv proto lint typecheck test run bench clean
 
 help:
 	@echo "make run    - start the platform on embedded PostgreSQL and Redis (cienty dev up)"
@@ -38,13 +42,20 @@ $(VENV)/.installed: proto/gen/.stamp $(foreach d,$(DISTRIBUTIONS),$(d)/pyproject
 
 venv: $(VENV)/.installed
 
+$(MODELS_VENV)/.installed: models/pyproject.toml models/requirements/*.txt libs/kit/pyproject.toml libs/llm/pyproject.toml
+	test -x $(MODELS_BIN)/python || $(PYTHON) -m venv $(MODELS_VENV)
+	$(MODELS_BIN)/pip install --quiet -r models/requirements/cpu.txt -e libs/kit -e libs/llm -e models
+	touch $@
+
+models-venv: $(MODELS_VENV)/.installed
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy libs/kit/src services/commerce/src tools/dev/src tests bench
+	$(BIN)/mypy libs/kit/src libs/llm/src models/src services/commerce/src tools/dev/src tests bench
 
-test: lint
+test: lint models-venv
 	$(BIN)/pytest
 
 run: venv
@@ -54,4 +65,4 @@ bench: venv
 	$(BIN)/python -m bench.commerce
 
 clean:
-	rm -rf $(VENV) proto/gen .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(MODELS_VENV) proto/gen .mypy_cache .ruff_cache .pytest_cache

@@ -11,10 +11,14 @@ from importlib.metadata import entry_points
 import click
 
 
-class _PluginGroup(click.Group):
+class PluginGroup(click.Group):
+    """A click group whose extra sub-commands come from an entry point group."""
+
+    entry_point_group = "cienty.commands"
+
     def _plugins(self) -> dict[str, click.Command]:
         found: dict[str, click.Command] = {}
-        for entry in entry_points(group="cienty.commands"):
+        for entry in entry_points(group=self.entry_point_group):
             command = entry.load()
             if isinstance(command, click.Command):
                 found[entry.name] = command
@@ -27,6 +31,6 @@ class _PluginGroup(click.Group):
         return super().get_command(ctx, cmd_name) or self._plugins().get(cmd_name)
 
 
-@click.group(cls=_PluginGroup)
+@click.group(cls=PluginGroup)
 def main() -> None:
     """Cienty platform command line."""

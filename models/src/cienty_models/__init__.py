@@ -1,0 +1,1 @@
+"""Cienty's Ray Serve applications: the self-hosted chat and embedding models."""
