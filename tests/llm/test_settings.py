@@ -15,11 +15,11 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_fallback_model_without_key_is_refused() -> None:
     with pytest.raises(ValidationError, match="ANTHROPIC_API_KEY is not"):
-        LLMSettings(fallback_model="claude-sonnet-4-5")
+        LLMSettings(fallback_model="claude-sonnet-5")
 
 
 def test_anthropic_variables_are_the_sdk_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CIENTY_LLM_FALLBACK_MODEL", "claude-sonnet-4-5")
+    monkeypatch.setenv("CIENTY_LLM_FALLBACK_MODEL", "claude-sonnet-5")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://claude.internal:8080")
     monkeypatch.setenv("CIENTY_LLM_FALLBACK_PRICES__INPUT_USD_PER_MILLION", "1.5")
@@ -27,7 +27,7 @@ def test_anthropic_variables_are_the_sdk_own(monkeypatch: pytest.MonkeyPatch) ->
     assert settings.fallback_enabled
     assert settings.fallback_prices.input_usd_per_million == 1.5
     assert describe(settings)[1] == (
-        "fallback: anthropic claude-sonnet-4-5 at http://claude.internal:8080/"
+        "fallback: anthropic claude-sonnet-5 at http://claude.internal:8080/"
     )
 
 

@@ -32,7 +32,11 @@ class ProviderPrices(BaseModel):
 
 class LLMSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="CIENTY_LLM_", env_nested_delimiter="__", extra="ignore", frozen=True
+        env_prefix="CIENTY_LLM_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
     )
 
     # The self-hosted model: the Ray Serve LLM application's OpenAI-compatible base URL.

@@ -151,8 +151,10 @@ class AnthropicProvider:
         input_tokens = output_tokens = 0
         model = self.model
         finished = False
+        receiving = False  # once True, a broken connection means a broken stream
         try:
             response = await self._client.messages.create(**body, stream=True)
+            receiving = True
             async with response:
                 async for event in response:
                     if event.type == "message_start":
@@ -180,7 +182,7 @@ class AnthropicProvider:
                     elif event.type == "message_stop":
                         finished = True
         except anthropic.APIError as error:
-            raise self._failure(error) from error
+            raise self._failure(error, receiving) from error
         except httpx2.TransportError as error:  # the connection broke while streaming
             raise ProviderFailure(self.name, FailureReason.STREAM_BROKEN, repr(error)) from error
         if not finished:
@@ -200,9 +202,12 @@ class AnthropicProvider:
             answer_text, tuple(raw_calls), finish, Usage(input_tokens, output_tokens), model
         )
 
-    def _failure(self, error: anthropic.APIError) -> ProviderFailure:
+    def _failure(self, error: anthropic.APIError, receiving: bool) -> ProviderFailure:
         if isinstance(error, anthropic.APITimeoutError):
             return ProviderFailure(self.name, FailureReason.TIMEOUT, "request timed out")
+        if isinstance(error, anthropic.APIConnectionError) and receiving:
+            detail = str(error.__cause__ or error)
+            return ProviderFailure(self.name, FailureReason.STREAM_BROKEN, detail)
         if isinstance(error, anthropic.APIConnectionError):
             return ProviderFailure(self.name, FailureReason.CONNECT, str(error.__cause__ or error))
         if not isinstance(error, anthropic.APIStatusError):

@@ -117,12 +117,14 @@ class OpenAICompatibleProvider:
         finish: FinishReason | None = None
         usage = Usage()
         model = self.model
+        receiving = False  # once True, a broken connection means a broken stream
         try:
             response = await self._client.chat.completions.create(
                 **request_body(request, self.model, max_tokens),
                 stream=True,
                 stream_options={"include_usage": True},
             )
+            receiving = True
             async with response:
                 async for chunk in response:
                     model = chunk.model or model
@@ -143,7 +145,7 @@ class OpenAICompatibleProvider:
                         if choice.finish_reason is not None:
                             finish = _FINISH.get(choice.finish_reason, "stop")
         except openai.APIError as error:
-            raise self._failure(error) from error
+            raise self._failure(error, receiving) from error
         except httpx2.TransportError as error:  # the connection broke while streaming
             raise ProviderFailure(self.name, FailureReason.STREAM_BROKEN, repr(error)) from error
         if finish is None:
@@ -154,9 +156,12 @@ class OpenAICompatibleProvider:
         )
         yield ProviderAnswer("".join(text), raw_calls, finish, usage, model)
 
-    def _failure(self, error: openai.APIError) -> ProviderFailure:
+    def _failure(self, error: openai.APIError, receiving: bool) -> ProviderFailure:
         if isinstance(error, openai.APITimeoutError):
             return ProviderFailure(self.name, FailureReason.TIMEOUT, "request timed out")
+        if isinstance(error, openai.APIConnectionError) and receiving:
+            detail = str(error.__cause__ or error)
+            return ProviderFailure(self.name, FailureReason.STREAM_BROKEN, detail)
         if isinstance(error, openai.APIConnectionError):
             return ProviderFailure(self.name, FailureReason.CONNECT, str(error.__cause__ or error))
         if not isinstance(error, openai.APIStatusError):
