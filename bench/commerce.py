@@ -29,6 +29,7 @@ from types import FrameType
 import grpc
 
 from bench import report
+from bench.document import write_section
 from bench.load import Call, Result, closed_loop, merge, open_loop
 from bench.processes import ServerProcess, cpu_seconds
 from bench.report import Run
@@ -476,8 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     for verdict in verdicts:
         print(verdict.line())
     if options.output is not None:
-        options.output.parent.mkdir(parents=True, exist_ok=True)
-        options.output.write_text(text)
+        write_section(options.output, "commerce", text)
         print(f"\nwrote {options.output}")
     errors = sum(result.error_count for result in run.results) + sum(run.warmup_errors.values())
     if errors:

@@ -44,7 +44,10 @@ class BackgroundServer:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("the server is already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only when the
+        # listening socket says TCP; with proto 0 every small write after the headers waits for
+        # the client's delayed ACK (40 ms), which is not how real servers behave.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # A restart binds the same port again, so clients configured with `url` reconnect.
         sock.bind(("127.0.0.1", self._port or 0))
