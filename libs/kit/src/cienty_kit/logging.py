@@ -1,17 +1,20 @@
-"""Structured logging: JSON lines on stdout, with context variables (request ids) merged in."""
+"""Structured logging: JSON lines on stdout, with context variables (request ids) merged in.
+
+Command-line tools whose stdout is their output log to stderr instead (`stream=sys.stderr`).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
 from cienty_kit.context import add_request_context
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None = None) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         add_request_context,
@@ -31,7 +34,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processor=renderer)
     )

@@ -55,7 +55,7 @@ def chat(
         settings = LLMSettings()
     except ValidationError as error:
         raise click.UsageError(f"invalid LLM configuration: {error}") from error
-    configure_logging("WARNING", "console")
+    configure_logging("WARNING", "console", stream=sys.stderr)
     if not as_json:
         for line in describe(settings):
             click.echo(line, err=True)

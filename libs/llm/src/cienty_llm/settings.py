@@ -37,6 +37,7 @@ class LLMSettings(BaseSettings):
         extra="ignore",
         frozen=True,
         populate_by_name=True,
+        env_ignore_empty=True,  # VAR= in a manifest means unset, not the empty string
     )
 
     # The self-hosted model: the Ray Serve LLM application's OpenAI-compatible base URL.
