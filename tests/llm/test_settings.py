@@ -2,6 +2,7 @@
 
 import pytest
 from pydantic import ValidationError
+from structlog.testing import capture_logs
 
 from cienty_llm.factory import build_llm_client, describe
 from cienty_llm.settings import LLMSettings
@@ -31,13 +32,14 @@ def test_anthropic_variables_are_the_sdk_own(monkeypatch: pytest.MonkeyPatch) ->
     )
 
 
-def test_no_fallback_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_fallback_is_said() -> None:
     settings = LLMSettings()
     assert not settings.fallback_enabled
     assert describe(settings)[-1] == "fallback: none (CIENTY_LLM_FALLBACK_MODEL is not set)"
-    client = build_llm_client(settings)
+    with capture_logs() as logs:
+        client = build_llm_client(settings)
     assert client.provider_names == ("self_hosted",)
-    assert "llm.fallback_disabled" in capsys.readouterr().out
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["llm.fallback_disabled"]
 
 
 def test_timeouts_must_be_coherent() -> None:

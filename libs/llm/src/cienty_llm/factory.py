@@ -13,8 +13,6 @@ from cienty_llm.settings import LLMSettings
 SELF_HOSTED = "self_hosted"
 ANTHROPIC = "anthropic"
 
-log = structlog.get_logger(__name__)
-
 
 def describe(settings: LLMSettings) -> list[str]:
     """One line per provider, in the order they are tried, for logs and the CLI."""
@@ -30,6 +28,7 @@ def describe(settings: LLMSettings) -> list[str]:
 
 
 def build_llm_client(settings: LLMSettings) -> LLMClient:
+    log = structlog.get_logger(__name__)  # not cached at import: start-up is rare
     providers: list[Provider] = []
     if settings.primary_url is not None:
         providers.append(
