@@ -8,7 +8,16 @@ from pathlib import Path
 import click
 
 from cienty_kit.logging import configure_logging, get_logger
-from cienty_models.config import PROFILES, ConfigError, Overrides, apply_overrides, load_profile
+from cienty_models.config import (
+    EMBEDDINGS_APP,
+    LLM_APP,
+    PROFILES,
+    ConfigError,
+    Overrides,
+    apply_overrides,
+    load_profile,
+    only_applications,
+)
 
 log = get_logger(__name__)
 # On the CPU the OpenAI ingress and each model replica ask Ray for a CPU; with Ray's count equal
@@ -29,6 +38,13 @@ CPU_PROFILE_LOGICAL_CPUS = 8
     help="Local directory of the embedding model (cpu profile default: --model-path).",
 )
 @click.option("--model-id", help="Model id clients send as `model` (overrides the profile's).")
+@click.option(
+    "--app",
+    "apps",
+    multiple=True,
+    type=click.Choice([LLM_APP, EMBEDDINGS_APP]),
+    help="Serve only this application (repeatable; default: all).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--log-level", default="INFO", show_default=True)
@@ -37,6 +53,7 @@ def serve(
     model_path: Path | None,
     embedding_model_path: Path | None,
     model_id: str | None,
+    apps: tuple[str, ...],
     host: str,
     port: int,
     log_level: str,
@@ -49,6 +66,8 @@ def serve(
             load_profile(profile),
             Overrides(model_path, embedding_model_path, model_id),
         )
+        if apps:
+            config = only_applications(config, apps)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     from cienty_models.runner import run

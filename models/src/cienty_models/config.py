@@ -96,3 +96,9 @@ def apply_overrides(profile: str, config: dict[str, Any], overrides: Overrides) 
             raise ConfigError("--model-id must not be empty")
         llm["model_id"] = overrides.model_id
     return config
+
+
+def only_applications(config: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    for name in names:
+        application(config, name)
+    return {**config, "applications": [a for a in config["applications"] if a["name"] in names]}
