@@ -6,16 +6,12 @@ environment as a subprocess, exactly as a developer runs `cienty llm serve --pro
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.models.serving import REPO_ROOT, ServingStack, start_stack
-
-# cienty_models' pure modules (probe, config) are unit-tested from the main environment.
-sys.path.insert(0, str(REPO_ROOT / "models" / "src"))
+from tests.models.serving import ServingStack, start_stack
 
 
 @pytest.fixture(scope="module")
