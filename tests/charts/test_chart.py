@@ -703,14 +703,29 @@ def test_dockerfile_matches_the_generators_and_the_pod_user(chart: helm.Chart) -
     assert re.search(rf"^EXPOSE {ports['grpc']} {ports['metrics']}$", dockerfile, re.M)
 
 
-def test_eks_gpu_nodes_scale_from_zero_behind_a_taint() -> None:
+# The GPU each EC2 instance family carries, as Ray reports it in `accelerator_type`.
+GPU_OF_FAMILY = {"g5": "A10G", "g6": "L4", "g6e": "L40S", "p4de": "A100", "p5": "H100"}
+
+
+def test_eks_gpu_nodes_sit_behind_a_taint() -> None:
     cluster = yaml.safe_load((ROOT / "k8s" / "eks" / "cluster.yaml").read_text(encoding="utf-8"))
     assert (cluster["apiVersion"], cluster["kind"]) == ("eksctl.io/v1alpha5", "ClusterConfig")
     groups = {g["name"]: g for g in cluster["managedNodeGroups"]}
-    gpu = groups["gpu"]
-    assert all(t.startswith(("g5.", "g6.")) for t in gpu["instanceTypes"])
-    assert gpu["minSize"] == 0
-    assert gpu["desiredCapacity"] == 0
-    assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"} in gpu["taints"]
+    for name in ("gpu", "gpu-70b"):
+        gpu = groups[name]
+        assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"} in gpu["taints"]
+        assert gpu["minSize"] == 0  # an unused profile costs nothing
+        assert "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu" in gpu["tags"]
     assert "taints" not in groups["general"]
     assert groups["general"]["minSize"] >= 2
+
+
+@pytest.mark.parametrize(("profile", "group"), [("gpu-8b", "gpu"), ("gpu-70b", "gpu-70b")])
+def test_each_gpu_profile_has_nodes_with_its_accelerator(profile: str, group: str) -> None:
+    cluster = yaml.safe_load((ROOT / "k8s" / "eks" / "cluster.yaml").read_text(encoding="utf-8"))
+    nodes = {g["name"]: g for g in cluster["managedNodeGroups"]}[group]
+    gpus_on_nodes = {GPU_OF_FAMILY[t.split(".")[0]] for t in nodes["instanceTypes"]}
+    config = yaml.safe_load((ROOT / "models" / "serve" / f"{profile}.yaml").read_text())
+    for application in config["applications"]:
+        for llm_config in application["args"]["llm_configs"]:
+            assert llm_config["accelerator_type"] in gpus_on_nodes, (profile, gpus_on_nodes)
