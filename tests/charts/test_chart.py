@@ -726,6 +726,17 @@ def test_each_gpu_profile_has_nodes_with_its_accelerator(profile: str, group: st
     nodes = {g["name"]: g for g in cluster["managedNodeGroups"]}[group]
     gpus_on_nodes = {GPU_OF_FAMILY[t.split(".")[0]] for t in nodes["instanceTypes"]}
     config = yaml.safe_load((ROOT / "models" / "serve" / f"{profile}.yaml").read_text())
+    gpus_needed = 0
     for application in config["applications"]:
         for llm_config in application["args"]["llm_configs"]:
             assert llm_config["accelerator_type"] in gpus_on_nodes, (profile, gpus_on_nodes)
+            engine = llm_config.get("engine_kwargs", {})
+            per_replica = engine.get("tensor_parallel_size", 1) * engine.get(
+                "pipeline_parallel_size", 1
+            )
+            replicas = llm_config["deployment_config"]["autoscaling_config"]["max_replicas"]
+            gpus_needed += per_replica * replicas
+    tags = nodes["tags"]
+    gpus_per_node = int(tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"])
+    # Autoscaling to max_replicas must find GPUs to land on.
+    assert nodes["maxSize"] * gpus_per_node >= gpus_needed
