@@ -1,0 +1,1 @@
+"""Cienty's knowledge base: documents in, cited chunks out."""

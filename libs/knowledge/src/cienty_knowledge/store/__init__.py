@@ -1,0 +1,1 @@
+"""Vector stores: one interface (base.VectorStore), pgvector and Weaviate behind it."""

@@ -1,0 +1,1 @@
+"""Kopf operator: KnowledgeSource resources → ingestion Jobs, status, and vector clean-up."""
