@@ -6,7 +6,7 @@ point group, so an image that only carries commerce only offers `cienty commerce
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 import click
 
@@ -16,19 +16,21 @@ class PluginGroup(click.Group):
 
     entry_point_group = "cienty.commands"
 
-    def _plugins(self) -> dict[str, click.Command]:
-        found: dict[str, click.Command] = {}
-        for entry in entry_points(group=self.entry_point_group):
-            command = entry.load()
-            if isinstance(command, click.Command):
-                found[entry.name] = command
-        return found
+    def _entries(self) -> dict[str, EntryPoint]:
+        return {entry.name: entry for entry in entry_points(group=self.entry_point_group)}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(self._plugins()))
+        return sorted(set(super().list_commands(ctx)) | set(self._entries()))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, cmd_name) or self._plugins().get(cmd_name)
+        # Only the command asked for is imported: `cienty commerce serve` must not pay for (or
+        # fail on) another component's imports, such as the knowledge base's torch.
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        entry = self._entries().get(cmd_name)
+        loaded = entry.load() if entry is not None else None
+        return loaded if isinstance(loaded, click.Command) else None
 
 
 @click.group(cls=PluginGroup)
