@@ -114,8 +114,9 @@ class ChunkingSpec(_Model):
 
     @model_validator(mode="after")
     def _overlap_below_max(self) -> ChunkingSpec:
-        if self.overlap_tokens * 2 > self.max_tokens:
-            raise ValueError("chunking.overlapTokens must be at most half of maxTokens")
+        # As the CRD says; the chunker uses at most half of maxTokens for the overlap.
+        if self.overlap_tokens >= self.max_tokens:
+            raise ValueError("chunking.overlapTokens must be below maxTokens")
         return self
 
 
@@ -132,7 +133,7 @@ class KnowledgeSourceSpec(_Model):
     chunking: ChunkingSpec = Field(default_factory=ChunkingSpec)
     embedding: EmbeddingSpec = Field(default_factory=EmbeddingSpec)
     collection: str = Field(default="cienty_knowledge", pattern=r"^[a-z][a-z0-9_]{0,47}$")
-    language: str = Field(default="pt", min_length=2, max_length=16)
+    language: str = Field(default="pt", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
 
     @classmethod
     def from_json(cls, text: str) -> KnowledgeSourceSpec:
