@@ -1,0 +1,163 @@
+"""The real operator (Kopf + handlers) against the API stand-in: Jobs, status, finalizer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.operator.conftest import Operator
+from tests.operator.fake_kube import wait_for
+
+SPEC: dict[str, Any] = {
+    "source": {"http": {"urls": ["https://cienty.com.br/ajuda/entrega"]}},
+    "chunking": {"maxTokens": 200, "overlapTokens": 40},
+    "collection": "cienty_knowledge",
+    "language": "pt",
+}
+
+
+def _phase(operator: Operator, name: str) -> str | None:
+    source = operator.fake.source(name)
+    return ((source or {}).get("status") or {}).get("phase")
+
+
+def _job_posts(operator: Operator) -> int:
+    return sum(
+        1
+        for method, path in operator.fake.requests
+        if method == "POST" and path.startswith("/apis/batch/v1/namespaces/default/jobs")
+    )
+
+
+def test_create_makes_one_job_even_across_restarts(operator: Operator) -> None:
+    fake = operator.fake
+    created = fake.create_source("faq", SPEC)
+    with operator.run():
+        jobs = wait_for(fake.jobs, message="the first Job")
+        wait_for(lambda: _phase(operator, "faq") == "Pending", message="Pending")
+    assert [job["metadata"]["name"] for job in jobs] == ["faq-g1-s0"]
+    job = jobs[0]
+    owner = job["metadata"]["ownerReferences"][0]
+    assert owner["uid"] == created["metadata"]["uid"]
+    assert owner["kind"] == "KnowledgeSource" and owner["controller"] is True
+    labels = job["metadata"]["labels"]
+    assert labels["knowledge.cienty.io/source"] == "faq"
+    assert labels["knowledge.cienty.io/generation"] == "1"
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == "registry.example/cienty/knowledge:test"
+    assert pod["serviceAccountName"] == "knowledge-worker"
+    assert container["args"][:4] == ["kb", "ingest", "--source-name", "faq"]
+    assert json.loads(container["args"][5]) == SPEC
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    status = fake.source("faq")["status"]  # type: ignore[index]
+    assert status["lastJob"] == "faq-g1-s0" and status["observedGeneration"] == 1
+    assert "kopf" not in json.dumps(status)  # no handler results leak into the status
+
+    # A restarted operator resumes the object and must not start a second Job; it still
+    # follows the existing one.
+    with operator.run():
+        fake.run_job("faq-g1-s0")
+        wait_for(lambda: _phase(operator, "faq") == "Syncing", message="Syncing")
+    assert [job["metadata"]["name"] for job in fake.jobs()] == ["faq-g1-s0"]
+    assert _job_posts(operator) == 1
+
+
+def test_succeeded_job_makes_the_source_ready_with_counts(operator: Operator) -> None:
+    fake = operator.fake
+    fake.create_source("faq", SPEC)
+    with operator.run():
+        wait_for(fake.jobs, message="the Job")
+        fake.run_job("faq-g1-s0")
+        wait_for(lambda: _phase(operator, "faq") == "Syncing", message="Syncing")
+        report = {"documents": 2, "chunks": 7, "collection": "cienty_knowledge"}
+        fake.finish_job("faq-g1-s0", succeeded=True, message=json.dumps(report))
+        wait_for(lambda: _phase(operator, "faq") == "Ready", message="Ready")
+    status = fake.source("faq")["status"]  # type: ignore[index]
+    assert status["documentCount"] == 2 and status["chunkCount"] == 7
+    assert status["lastSyncTime"].endswith("Z")
+    assert "2 documents, 7 chunks" in status["message"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Ready"]["status"] == "True"
+    assert conditions["Synced"]["status"] == "True"
+    assert conditions["Synced"]["reason"] == "JobSucceeded"
+    assert conditions["Ready"]["observedGeneration"] == 1
+
+
+def test_failed_job_makes_the_source_failed_with_the_reason(operator: Operator) -> None:
+    fake = operator.fake
+    fake.create_source("faq", SPEC)
+    fake.create_source("manual", SPEC)
+    with operator.run():
+        wait_for(lambda: len(fake.jobs()) == 2, message="two Jobs")
+        report = {"error": "GET https://cienty.com.br/ajuda/entrega answered 404"}
+        fake.finish_job("faq-g1-s0", succeeded=False, message=json.dumps(report))
+        # The worker crashed before writing its report: the log tail explains.
+        fake.finish_job(
+            "manual-g1-s0",
+            succeeded=False,
+            message="",
+            log="Traceback (most recent call last):\nRuntimeError: embedding server down",
+        )
+        wait_for(lambda: _phase(operator, "faq") == "Failed", message="faq Failed")
+        wait_for(lambda: _phase(operator, "manual") == "Failed", message="manual Failed")
+    faq = fake.source("faq")["status"]  # type: ignore[index]
+    assert "answered 404" in faq["message"] and "BackoffLimitExceeded" in faq["message"]
+    assert "kubectl logs job/faq-g1-s0" in faq["message"]
+    ready = next(c for c in faq["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "JobFailed")
+    manual = fake.source("manual")["status"]  # type: ignore[index]
+    assert "embedding server down" in manual["message"]
+
+
+def test_spec_change_supersedes_the_running_job(operator: Operator) -> None:
+    fake = operator.fake
+    fake.create_source("faq", SPEC)
+    with operator.run():
+        wait_for(fake.jobs, message="the first Job")
+        fake.run_job("faq-g1-s0")
+        wait_for(lambda: _phase(operator, "faq") == "Syncing", message="Syncing")
+        new_urls = ["https://cienty.com.br/ajuda/devolucao"]
+        fake.patch_source("faq", {"spec": {"source": {"http": {"urls": new_urls}}}})
+        jobs = wait_for(
+            lambda: [j["metadata"]["name"] for j in fake.jobs()] == ["faq-g2-s0"] and fake.jobs(),
+            message="only the generation-2 Job",
+        )
+        wait_for(
+            lambda: (fake.source("faq") or {}).get("status", {}).get("lastJob") == "faq-g2-s0",
+            message="status naming the new Job",
+        )
+    assert ("jobs", "faq-g1-s0", "Background") in fake.deletions
+    spec = json.loads(jobs[0]["spec"]["template"]["spec"]["containers"][0]["args"][5])
+    assert spec["source"]["http"]["urls"] == new_urls
+    assert fake.source("faq")["status"]["observedGeneration"] == 2  # type: ignore[index]
+
+
+def test_delete_removes_the_vectors_then_the_resource(operator: Operator) -> None:
+    fake = operator.fake
+    fake.create_source("faq", {**SPEC, "collection": "faq_docs"})
+    with operator.run():
+        wait_for(fake.jobs, message="the Job")
+        fake.delete_source("faq")
+        wait_for(lambda: fake.source("faq") is None, message="the resource to go")
+    assert operator.store.calls == [("faq_docs", "faq")]
+    assert fake.jobs() == []  # owned Jobs are garbage-collected with their source
+
+
+def test_unreachable_store_keeps_the_resource_and_says_why(operator: Operator) -> None:
+    fake = operator.fake
+    operator.store.down = True
+    fake.create_source("faq", SPEC)
+    with operator.run():
+        wait_for(fake.jobs, message="the Job")
+        fake.delete_source("faq")
+        wait_for(lambda: operator.store.failures >= 2, message="a retried clean-up")
+        source = fake.source("faq")
+        assert source is not None and source["metadata"].get("deletionTimestamp")
+        status = source["status"]
+        assert status["phase"] == "Deleting"
+        assert "Cannot remove the vectors of faq" in status["message"]
+        assert "connect to 10.0.0.7:5432 refused" in status["message"]
+        operator.store.down = False
+        wait_for(lambda: fake.source("faq") is None, message="the resource to go")
+    assert operator.store.calls == [("cienty_knowledge", "faq")]
