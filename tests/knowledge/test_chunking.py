@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from cienty_knowledge.chunking import Chunker, embedding_text, split_sections
@@ -48,7 +50,8 @@ def test_token_limit_respected_for_the_embedded_text(minilm_tokens: TokenizerCou
     chunks = chunker.chunk(_document(LONG))
     assert len(chunks) > 6
     for chunk in chunks:
-        assert chunk.text.strip() == chunk.text and chunk.text
+        assert chunk.text.strip() == chunk.text
+        assert chunk.text
         assert minilm_tokens.count_tokens(embedding_text(chunk)) <= 64
     assert [c.position for c in chunks] == list(range(len(chunks)))
 
@@ -63,7 +66,9 @@ def test_chunks_never_cross_a_heading(minilm_tokens: TokenizerCounter) -> None:
         assert "#" not in chunk.text
         if chunk.heading == "Entrega > Frete":
             assert "Introdução" not in chunk.text
-    assert embedding_text(pix[0]) == "Pagamento > PIX\n\nPagamentos por PIX são confirmados na hora."
+    assert (
+        embedding_text(pix[0]) == "Pagamento > PIX\n\nPagamentos por PIX são confirmados na hora."
+    )
 
 
 def test_overlap_between_consecutive_chunks(minilm_tokens: TokenizerCounter) -> None:
@@ -71,7 +76,7 @@ def test_overlap_between_consecutive_chunks(minilm_tokens: TokenizerCounter) -> 
         _document("## Prazos\n\n" + PARAGRAPH * 3)
     )
     assert len(chunks) >= 3
-    for previous, current in zip(chunks, chunks[1:], strict=False):
+    for previous, current in itertools.pairwise(chunks):
         tail_words = previous.text.split()
         head_words = current.text.split()
         shared = next(

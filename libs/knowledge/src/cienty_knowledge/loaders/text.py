@@ -11,13 +11,14 @@ _BINARY_BYTES = frozenset(range(0x00, 0x09)) | frozenset(range(0x0E, 0x1B)) | {0
 
 
 def decode_text(data: bytes) -> str:
-    """UTF-8 (BOM allowed), else Windows-1252 if the bytes look like text; else LoaderError."""
+    """UTF-8 (BOM allowed), else Windows-1252; binary data (NUL and other control bytes that
+    text never holds) or bytes undefined in both is a LoaderError."""
+    if _BINARY_BYTES.intersection(data[:65536]):
+        raise LoaderError("binary data, not text (control bytes found)")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    if _BINARY_BYTES.intersection(data[:65536]):
-        raise LoaderError("binary data, not text (control bytes found)")
     try:
         return data.decode("cp1252")
     except UnicodeDecodeError as error:
