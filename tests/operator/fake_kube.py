@@ -199,7 +199,7 @@ class FakeKubernetes:
             loop.run_until_complete(site.start())
             server = site._server
             assert server is not None
-            port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
             self.url = f"http://127.0.0.1:{port}"
             ready.set()
             loop.run_until_complete(self._stopping.wait())
@@ -268,12 +268,14 @@ class FakeKubernetes:
             self._emit(kind, "ADDED", obj)
             return copy.deepcopy(obj)
 
-    def get(self, prefix: str, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+    def get(
+        self, prefix: str, plural: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
         with self._lock:
             obj = self._objects.get((prefix, plural, namespace, name))
-            return copy.deepcopy(obj) if obj else None
+            return copy.deepcopy(obj) if obj is not None else None
 
-    def list(
+    def items(
         self, prefix: str, plural: str, namespace: str | None = None, selector: str | None = None
     ) -> list[dict[str, Any]]:
         with self._lock:
@@ -329,7 +331,8 @@ class FakeKubernetes:
                 self._remove(kind, key)
             else:
                 self._emit(kind, "MODIFIED", updated)
-            return copy.deepcopy(updated)
+            result: dict[str, Any] = copy.deepcopy(updated)
+            return result
 
     def delete(
         self,
@@ -368,7 +371,7 @@ class FakeKubernetes:
 
     # ------------------------------------------------------------------ test helpers
     def jobs(self, namespace: str = "default", selector: str | None = None) -> list[dict[str, Any]]:
-        return self.list("/apis/batch/v1", "jobs", namespace, selector)
+        return self.items("/apis/batch/v1", "jobs", namespace, selector)
 
     def source(self, name: str, namespace: str = "default") -> dict[str, Any] | None:
         return self.get("/apis/knowledge.cienty.io/v1alpha1", "knowledgesources", namespace, name)
@@ -417,8 +420,13 @@ class FakeKubernetes:
                     **(job["metadata"].get("labels") or {}),
                 },
                 "ownerReferences": [
-                    {"apiVersion": "batch/v1", "kind": "Job", "name": name,
-                     "uid": job["metadata"]["uid"], "controller": True}
+                    {
+                        "apiVersion": "batch/v1",
+                        "kind": "Job",
+                        "name": name,
+                        "uid": job["metadata"]["uid"],
+                        "controller": True,
+                    }
                 ],
             },
             "spec": job["spec"]["template"]["spec"],
@@ -441,8 +449,14 @@ class FakeKubernetes:
                 "status": {
                     "phase": "Succeeded" if succeeded else "Failed",
                     "containerStatuses": [
-                        {"name": "ingest", "ready": False, "restartCount": 0,
-                         "image": "x", "imageID": "x", "state": {"terminated": terminated}}
+                        {
+                            "name": "ingest",
+                            "ready": False,
+                            "restartCount": 0,
+                            "image": "x",
+                            "imageID": "x",
+                            "state": {"terminated": terminated},
+                        }
                     ],
                 }
             },
@@ -499,9 +513,7 @@ class FakeKubernetes:
                 created = self.create(kind.prefix, kind.plural, body, namespace)
             except KeyError:
                 meta_name = body.get("metadata", {}).get("name")
-                return _status(
-                    409, "AlreadyExists", f'{kind.plural} "{meta_name}" already exists'
-                )
+                return _status(409, "AlreadyExists", f'{kind.plural} "{meta_name}" already exists')
             return web.json_response(created, status=201)
         if request.method == "PATCH" and name:
             content_type = request.headers.get("Content-Type", "")
@@ -547,7 +559,7 @@ class FakeKubernetes:
 
     def _list(self, kind: Kind, namespace: str | None, selector: str | None) -> web.Response:
         with self._lock:
-            items = self.list(kind.prefix, kind.plural, namespace, selector)
+            items = self.items(kind.prefix, kind.plural, namespace, selector)
             rv = str(self._last_rv)
         return web.json_response(
             {
@@ -575,7 +587,7 @@ class FakeKubernetes:
             else:
                 backlog = [
                     {"type": "ADDED", "object": o}
-                    for o in self.list(kind.prefix, kind.plural, namespace, watcher.selector)
+                    for o in self.items(kind.prefix, kind.plural, namespace, watcher.selector)
                 ]
             self._watchers.append(watcher)
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -606,7 +618,12 @@ class FakeKubernetes:
 
     def _discovery(self, path: str) -> dict[str, Any] | None:
         if path == "/version":
-            return {"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake", "platform": "linux/amd64"}
+            return {
+                "major": "1",
+                "minor": "33",
+                "gitVersion": "v1.33.0-fake",
+                "platform": "linux/amd64",
+            }
         if path == "/api":
             return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
         if path == "/apis":
@@ -655,8 +672,13 @@ class FakeKubernetes:
                 )
             if kind.plural == "pods":
                 resources.append(
-                    {"name": "pods/log", "singularName": "", "namespaced": True,
-                     "kind": "Pod", "verbs": ["get"]}
+                    {
+                        "name": "pods/log",
+                        "singularName": "",
+                        "namespaced": True,
+                        "kind": "Pod",
+                        "verbs": ["get"],
+                    }
                 )
         return {
             "kind": "APIResourceList",

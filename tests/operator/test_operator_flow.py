@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import timedelta
 from typing import Any
 
 from tests.operator.conftest import Operator
@@ -39,7 +41,8 @@ def test_create_makes_one_job_even_across_restarts(operator: Operator) -> None:
     job = jobs[0]
     owner = job["metadata"]["ownerReferences"][0]
     assert owner["uid"] == created["metadata"]["uid"]
-    assert owner["kind"] == "KnowledgeSource" and owner["controller"] is True
+    assert owner["kind"] == "KnowledgeSource"
+    assert owner["controller"] is True
     labels = job["metadata"]["labels"]
     assert labels["knowledge.cienty.io/source"] == "faq"
     assert labels["knowledge.cienty.io/generation"] == "1"
@@ -51,7 +54,8 @@ def test_create_makes_one_job_even_across_restarts(operator: Operator) -> None:
     assert json.loads(container["args"][5]) == SPEC
     assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
     status = fake.source("faq")["status"]  # type: ignore[index]
-    assert status["lastJob"] == "faq-g1-s0" and status["observedGeneration"] == 1
+    assert status["lastJob"] == "faq-g1-s0"
+    assert status["observedGeneration"] == 1
     assert "kopf" not in json.dumps(status)  # no handler results leak into the status
 
     # A restarted operator resumes the object and must not start a second Job; it still
@@ -74,7 +78,8 @@ def test_succeeded_job_makes_the_source_ready_with_counts(operator: Operator) ->
         fake.finish_job("faq-g1-s0", succeeded=True, message=json.dumps(report))
         wait_for(lambda: _phase(operator, "faq") == "Ready", message="Ready")
     status = fake.source("faq")["status"]  # type: ignore[index]
-    assert status["documentCount"] == 2 and status["chunkCount"] == 7
+    assert status["documentCount"] == 2
+    assert status["chunkCount"] == 7
     assert status["lastSyncTime"].endswith("Z")
     assert "2 documents, 7 chunks" in status["message"]
     conditions = {c["type"]: c for c in status["conditions"]}
@@ -102,7 +107,8 @@ def test_failed_job_makes_the_source_failed_with_the_reason(operator: Operator) 
         wait_for(lambda: _phase(operator, "faq") == "Failed", message="faq Failed")
         wait_for(lambda: _phase(operator, "manual") == "Failed", message="manual Failed")
     faq = fake.source("faq")["status"]  # type: ignore[index]
-    assert "answered 404" in faq["message"] and "BackoffLimitExceeded" in faq["message"]
+    assert "answered 404" in faq["message"]
+    assert "BackoffLimitExceeded" in faq["message"]
     assert "kubectl logs job/faq-g1-s0" in faq["message"]
     ready = next(c for c in faq["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "JobFailed")
@@ -153,7 +159,8 @@ def test_unreachable_store_keeps_the_resource_and_says_why(operator: Operator) -
         fake.delete_source("faq")
         wait_for(lambda: operator.store.failures >= 2, message="a retried clean-up")
         source = fake.source("faq")
-        assert source is not None and source["metadata"].get("deletionTimestamp")
+        assert source is not None
+        assert source["metadata"].get("deletionTimestamp")
         status = source["status"]
         assert status["phase"] == "Deleting"
         assert "Cannot remove the vectors of faq" in status["message"]
@@ -161,3 +168,32 @@ def test_unreachable_store_keeps_the_resource_and_says_why(operator: Operator) -
         operator.store.down = False
         wait_for(lambda: fake.source("faq") is None, message="the resource to go")
     assert operator.store.calls == [("cienty_knowledge", "faq")]
+
+
+def test_schedule_starts_the_next_sync_when_due_never_two_at_once(operator: Operator) -> None:
+    fake = operator.fake
+    fake.create_source("faq", {**SPEC, "schedule": "*/5 * * * *"})
+    report = json.dumps({"documents": 1, "chunks": 2})
+    with operator.run():
+        wait_for(fake.jobs, message="the first Job")
+        fake.finish_job("faq-g1-s0", succeeded=True, message=report)
+        wait_for(lambda: _phase(operator, "faq") == "Ready", message="Ready")
+        operator.clock.advance(timedelta(minutes=6))  # past the next */5 fire time
+        wait_for(
+            lambda: fake.get("/apis/batch/v1", "jobs", "default", "faq-g1-s1"),
+            message="the scheduled Job",
+        )
+        source = wait_for(
+            lambda: (s := fake.source("faq")) and s["status"].get("lastJob") == "faq-g1-s1" and s
+        )
+        # A re-sync of an unchanged spec keeps serving: still Ready=True while it runs.
+        ready = next(c for c in source["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "True"
+        operator.clock.advance(timedelta(minutes=6))  # due again, but s1 still runs
+        time.sleep(3)  # three timer ticks
+        assert sorted(j["metadata"]["name"] for j in fake.jobs()) == ["faq-g1-s0", "faq-g1-s1"]
+        fake.finish_job("faq-g1-s1", succeeded=True, message=report)
+        wait_for(
+            lambda: fake.get("/apis/batch/v1", "jobs", "default", "faq-g1-s2"),
+            message="the next scheduled Job once s1 finished",
+        )
