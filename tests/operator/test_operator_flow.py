@@ -74,7 +74,7 @@ def test_succeeded_job_makes_the_source_ready_with_counts(operator: Operator) ->
         wait_for(fake.jobs, message="the Job")
         fake.run_job("faq-g1-s0")
         wait_for(lambda: _phase(operator, "faq") == "Syncing", message="Syncing")
-        report = {"documents": 2, "chunks": 7, "collection": "cienty_knowledge"}
+        report = {"documents_seen": 2, "documents_total": 2, "chunks_total": 7, "chunks_added": 7}
         fake.finish_job("faq-g1-s0", succeeded=True, message=json.dumps(report))
         wait_for(lambda: _phase(operator, "faq") == "Ready", message="Ready")
     status = fake.source("faq")["status"]  # type: ignore[index]

@@ -79,6 +79,19 @@ def test_job_state(job_status: dict[str, Any], state: jobs.JobState) -> None:
 def test_report_parsing_accepts_the_worker_json_only() -> None:
     assert status.parse_report('{"documents": 3, "chunks": 9}') == status.Report(3, 9, None)
     assert status.parse_report('{"documentCount": 1, "chunkCount": 2}') == status.Report(1, 2)
+    worker = {
+        "documents_seen": 5,
+        "documents_total": 4,
+        "chunks_added": 3,
+        "chunks_total": 12,
+        "documents_failed": [{"uri": "https://x/y", "reason": "404"}],
+        "failures_left_out": 2,
+    }
+    assert status.parse_report(json.dumps(worker)) == status.Report(4, 12, None, 3)
+    done = status.job_succeeded(
+        {}, generation=1, job="j", report=status.Report(4, 12, None, 3), now=NOW
+    )
+    assert "4 documents, 12 chunks; 3 documents failed" in done["message"]
     assert status.parse_report('{"error": "boom"}') == status.Report(error="boom")
     assert status.parse_report("Traceback ...") is None
     assert status.parse_report("") is None

@@ -42,6 +42,7 @@ class Report:
     documents: int | None = None
     chunks: int | None = None
     error: str | None = None
+    failed_documents: int = 0
 
 
 def _first_int(data: Mapping[str, Any], *keys: str) -> int | None:
@@ -64,10 +65,16 @@ def parse_report(text: str | None) -> Report | None:
     if not isinstance(data, dict):
         return None
     error = data.get("error")
+    failed = data.get("documents_failed")
+    # cienty_knowledge.report.IngestReport: documents_total / chunks_total are the source's
+    # totals in the store after the run; the short spellings are accepted too.
     return Report(
-        documents=_first_int(data, "documents", "documentCount", "document_count"),
-        chunks=_first_int(data, "chunks", "chunkCount", "chunk_count"),
+        documents=_first_int(data, "documents_total", "documents", "documentCount"),
+        chunks=_first_int(data, "chunks_total", "chunks", "chunkCount"),
         error=str(error) if error else None,
+        failed_documents=len(failed) + int(data.get("failures_left_out") or 0)
+        if isinstance(failed, list)
+        else 0,
     )
 
 
@@ -190,7 +197,9 @@ def job_succeeded(
         if documents is not None and chunks is not None
         else "the worker wrote no report, counts unknown"
     )
-    message = f"Synced by Job {job}: {counts}."
+    failed = report.failed_documents if report else 0
+    warning = f"; {failed} documents failed (kubectl logs job/{job})" if failed else ""
+    message = f"Synced by Job {job}: {counts}{warning}."
     return {
         "phase": Phase.READY.value,
         "lastSyncTime": timestamp(now),

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 # (collection, source) -> number of chunks deleted. Tests inject a fake.
 SourceDeleter = Callable[[str, str], Awaitable[int]]
 
 
 async def delete_source_vectors(collection: str, source: str) -> int:
-    """Through the knowledge library's store factory (pgvector or Weaviate, by settings)."""
+    """Through the knowledge library's store factory (pgvector or Weaviate, by settings);
+    StoreUnavailable and connection errors propagate, and the finalizer retries."""
     from cienty_knowledge.settings import KnowledgeSettings
+    from cienty_knowledge.store.factory import open_store
 
-    factory: Any = importlib.import_module("cienty_knowledge.store.factory")
-    store: Any = factory.open_store(KnowledgeSettings())
-    if inspect.isawaitable(store):
-        store = await store
-    try:
-        deleted: int = await store.delete_source(collection, source)
-        return deleted
-    finally:
-        await store.close()
+    async with open_store(KnowledgeSettings()) as store:
+        return await store.delete_source(collection, source)
