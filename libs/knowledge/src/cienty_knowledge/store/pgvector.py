@@ -389,6 +389,16 @@ class PgVectorStore:
             )
             return {str(row[0]) for row in result}
 
+    async def documents(self, collection: str, source: str) -> set[str]:
+        """The documents a source has chunks for (the ingest report counts removed ones)."""
+        table = await self._table(collection)
+        async with self._connect() as connection:
+            result = await connection.execute(
+                text(f"SELECT DISTINCT document FROM {table} WHERE source = :source"),
+                {"source": source},
+            )
+            return {str(row[0]) for row in result}
+
     async def delete(self, collection: str, ids: Iterable[str]) -> int:
         wanted = sorted(set(ids))
         if not wanted:
