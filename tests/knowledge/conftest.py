@@ -52,3 +52,13 @@ class CountingEmbedder:
 @pytest.fixture
 def counting_embedder(minilm: LocalEmbedder) -> CountingEmbedder:
     return CountingEmbedder(minilm)
+
+
+# -- vector stores and search (added by the store engineer) ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def knowledge_database_url(postgres: Any) -> str:
+    """The knowledge base's own database on the session's embedded PostgreSQL."""
+    url: str = postgres.database_url("cienty_knowledge_test")
+    return url

@@ -8,16 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cienty_dev.embedded import EmbeddedPostgres
 from cienty_knowledge.store.base import VectorStore
 
 WEAVIATE_URL = os.environ.get("CIENTY_WEAVIATE_URL")
-
-
-@pytest.fixture(scope="session")
-def knowledge_database_url(postgres: EmbeddedPostgres) -> str:
-    """A database of its own: the knowledge base is not commerce's database."""
-    return postgres.database_url("cienty_knowledge_test")
 
 
 @pytest.fixture(
