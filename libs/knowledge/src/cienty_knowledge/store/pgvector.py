@@ -107,6 +107,14 @@ def table_name(collection: str) -> str:
     return f"kb_{collection}"
 
 
+def hnsw_index_sql(table: str) -> str:
+    """The collection table's HNSW index (cosine), pgvector's default build parameters."""
+    return (
+        f"CREATE INDEX IF NOT EXISTS {table}_hnsw ON {table} "
+        "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+    )
+
+
 def vector_literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(repr(float(x)) for x in vector) + "]"
 
@@ -303,12 +311,7 @@ class PgVectorStore:
                 """
             )
         )
-        await connection.execute(
-            text(
-                f"CREATE INDEX IF NOT EXISTS {table}_hnsw ON {table} "
-                "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
-            )
-        )
+        await connection.execute(text(hnsw_index_sql(table)))
         await connection.execute(
             text(f"CREATE INDEX IF NOT EXISTS {table}_tsv ON {table} USING gin (tsv)")
         )
