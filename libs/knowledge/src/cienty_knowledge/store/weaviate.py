@@ -275,12 +275,13 @@ class WeaviateStore:
                 )
             )
         for start in range(0, len(objects), _PAGE):
-            result = await handle.data.insert_many(objects[start : start + _PAGE])
+            batch = objects[start : start + _PAGE]
+            result = await handle.data.insert_many(batch)
             if result.has_errors:
                 first = next(iter(result.errors.values()))
                 raise RuntimeError(
-                    f"Weaviate refused {len(result.errors)} of {len(objects[start : start + _PAGE])}"
-                    f" objects: {first.message}"
+                    f"Weaviate refused {len(result.errors)} of {len(batch)} objects: "
+                    f"{first.message}"
                 )
 
     async def chunk_ids(
