@@ -104,7 +104,7 @@ async def collect(spec: GitSource, selection: Selection | None = None) -> list[R
     return [raw async for raw in git.fetch(spec, selection or Selection())]
 
 
-async def test_branch_path_and_uri_with_the_commit(origin: Origin, scratch: Path) -> None:
+async def test_branch_path_and_a_uri_stable_across_commits(origin: Origin, scratch: Path) -> None:
     documents = await collect(GitSource(repository=origin.url, ref="main", path="docs"))
 
     assert [raw.name for raw in documents] == [
@@ -118,7 +118,7 @@ async def test_branch_path_and_uri_with_the_commit(origin: Origin, scratch: Path
     assert by_name["entrega.md"].format == "markdown"
     assert by_name["guias/fiscal.txt"].format == "text"
     assert by_name["guias/devolucao.md"].uri == (
-        f"{origin.url}@{origin.second}:docs/guias/devolucao.md"
+        f"{origin.url}@main:docs/guias/devolucao.md"
     )
     assert by_name["guias/devolucao.md"].metadata["commit"] == origin.second
     assert leftovers(scratch) == []
@@ -134,7 +134,8 @@ async def test_tag_and_other_branch(origin: Origin, scratch: Path) -> None:
             "docs/guias/devolucao.md",
         ], ref
         assert documents[1].data == b"# Entrega v1\n"
-        assert documents[1].uri == f"{origin.path}@{origin.first}:docs/entrega.md"
+        assert documents[1].uri == f"{origin.path}@{ref}:docs/entrega.md"
+        assert documents[1].metadata["commit"] == origin.first
     assert leftovers(scratch) == []
 
 
@@ -142,7 +143,7 @@ async def test_default_branch_and_a_single_file(origin: Origin) -> None:
     documents = await collect(GitSource(repository=origin.url, ref="HEAD", path="/docs/entrega.md"))
 
     assert [(raw.name, raw.uri) for raw in documents] == [
-        ("entrega.md", f"{origin.url}@{origin.second}:docs/entrega.md")
+        ("entrega.md", f"{origin.url}@HEAD:docs/entrega.md")
     ]
 
 

@@ -8,7 +8,9 @@ a full ref ("refs/heads/main") or "HEAD" (the remote's default branch).
 Names for include/exclude are paths relative to `path` ("guias/entrega.md"), as in the
 directory source: entries whose name starts with "." are skipped, so are symlinks and
 submodules, and only files whose extension a loader knows are read. The uri is
-`<repository>@<commit sha>:<path in the repository>`, so a citation points at exact content.
+`<repository>@<ref>:<path in the repository>`: stable across commits, so a new commit
+re-embeds only the files whose content changed (chunk ids include the uri), and a file that
+fails to load keeps its previous chunks. The commit sha is in each document's metadata.
 
 HTTPS credentials come from `CIENTY_GIT_USERNAME` / `CIENTY_GIT_TOKEN` (the username defaults
 to "x-access-token", which GitHub and most forges accept with a token); they are never put in
@@ -270,7 +272,7 @@ async def fetch(spec: GitSource, selection: Selection) -> AsyncGenerator[RawDocu
     checkout: _Checkout | None = None
     try:
         checkout = await asyncio.to_thread(_checkout, spec, workdir)
-        prefix = f"{shown_repository(spec.repository)}@{checkout.commit}:"
+        prefix = f"{shown_repository(spec.repository)}@{spec.ref}:"
         for entry in checkout.entries:
             fmt = format_for_name(entry.name)
             if fmt is None or not selection.matches(entry.name):
