@@ -117,9 +117,7 @@ async def test_branch_path_and_a_uri_stable_across_commits(origin: Origin, scrat
     assert by_name["entrega.md"].data == b"# Entrega v2\n"
     assert by_name["entrega.md"].format == "markdown"
     assert by_name["guias/fiscal.txt"].format == "text"
-    assert by_name["guias/devolucao.md"].uri == (
-        f"{origin.url}@main:docs/guias/devolucao.md"
-    )
+    assert by_name["guias/devolucao.md"].uri == (f"{origin.url}@main:docs/guias/devolucao.md")
     assert by_name["guias/devolucao.md"].metadata["commit"] == origin.second
     assert leftovers(scratch) == []
 
