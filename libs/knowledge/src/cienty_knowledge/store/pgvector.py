@@ -23,9 +23,11 @@ Search, in one SQL statement:
 
 - `vector`: `ORDER BY embedding <=> :q LIMIT k` through the HNSW index; score =
   `1 - cosine_distance / 2`, in [0, 1] (1: same direction).
-- `keyword`: the query's Portuguese lexemes OR-ed (a chat question rarely contains every word of
-  the answer), matched through the GIN index, ranked by `ts_rank(tsv, q, 1)`; score =
-  `rank / (rank + 1)`, in [0, 1).
+- `keyword`: the query's Portuguese lexemes OR-ed (a chat question rarely contains every word
+  of the answer), minus those the table statistics say match more than 1 000 chunks (a cut like
+  inverse document frequency: ranking tens of thousands of rows that share a common word costs
+  more than the word tells), matched through the GIN index, ranked by `ts_rank(tsv, q, 1)`;
+  score = `rank / (rank + 1)`, in [0, 1).
 - `hybrid`: the best `candidates` of each ranking (filters applied inside both), fused by
   reciprocal rank: `sum(1 / (60 + rank))`, divided by its maximum `2 / 61`, so a chunk first in
   both rankings scores 1.0 and the range is (0, 1].
@@ -84,13 +86,38 @@ _TSV = (
     " || setweight(to_tsvector('portuguese'::regconfig, kb_unaccent(text)), 'B')"
 )
 
-# The query's lexemes, OR-ed: NULL when the query has none (then the keyword side is empty).
-_TSQUERY = (
-    "(SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery"
-    " FROM unnest(tsvector_to_array(to_tsvector('portuguese'::regconfig,"
-    " kb_unaccent(CAST(:query AS text))))) AS lexeme"
-    " WHERE lexeme !~ '[''\\\\]')"
-)
+# The query's lexemes, OR-ed (NULL when it has none: then the keyword side is empty). Lexemes
+# that PostgreSQL's statistics say match more than `:max_rows` chunks are left out, like stop
+# words (an inverse-document-frequency cut: ranking tens of thousands of rows that share a
+# common word costs more than the word tells); when every lexeme is that common, two or more
+# are AND-ed instead.
+_QUERY_CTES = """
+    lexemes AS (
+        SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('portuguese'::regconfig,
+            kb_unaccent(CAST(:query AS text))))) AS lexeme
+        WHERE lexeme !~ '[''\\\\]'
+    ),
+    common AS (
+        SELECT e.lexeme, e.freq FROM pg_stats s,
+            LATERAL unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs)
+                AS e(lexeme, freq)
+        WHERE s.schemaname = current_schema() AND s.tablename = :table_name
+          AND s.attname = 'tsv'
+    ),
+    q AS MATERIALIZED (
+        SELECT coalesce(
+            (SELECT string_agg(quote_literal(l.lexeme), ' | ')
+             FROM lexemes l LEFT JOIN common c ON c.lexeme = l.lexeme
+             WHERE coalesce(c.freq, 0) * (
+                SELECT greatest(reltuples, 0) FROM pg_class
+                WHERE oid = CAST(:table_name AS regclass)) <= :max_rows)::tsquery,
+            CASE WHEN (SELECT count(*) FROM lexemes) >= 2 THEN
+                (SELECT string_agg(quote_literal(lexeme), ' & ') FROM lexemes)::tsquery
+            END
+        ) AS tsq
+    )
+"""
+MAX_KEYWORD_ROWS = 1000
 _FILTER = (
     "(CAST(:source AS text) IS NULL OR source = CAST(:source AS text))"
     " AND (CAST(:language AS text) IS NULL OR language = CAST(:language AS text))"
@@ -140,7 +167,7 @@ def _sql_vector(table: str) -> str:
 
 def _sql_keyword(table: str) -> str:
     return f"""
-        WITH q AS MATERIALIZED (SELECT {_TSQUERY} AS tsq)
+        WITH {_QUERY_CTES}
         SELECT {_COLUMNS}, rank / (rank + 1) AS score FROM (
             SELECT {_COLUMNS}, ts_rank(tsv, (SELECT tsq FROM q), 1) AS rank
             FROM {table} WHERE tsv @@ (SELECT tsq FROM q) AND {_FILTER}
@@ -152,7 +179,7 @@ def _sql_keyword(table: str) -> str:
 
 def _sql_hybrid(table: str) -> str:
     return f"""
-        WITH q AS MATERIALIZED (SELECT {_TSQUERY} AS tsq),
+        WITH {_QUERY_CTES},
         by_vector AS (
             SELECT id, row_number() OVER (ORDER BY distance, id) AS r FROM (
                 SELECT id, embedding <=> CAST(CAST(:vector AS text) AS vector) AS distance
@@ -312,6 +339,8 @@ class PgVectorStore:
             )
         )
         await connection.execute(text(hnsw_index_sql(table)))
+        # More tracked lexemes: the keyword search's common-word cut reads these statistics.
+        await connection.execute(text(f"ALTER TABLE {table} ALTER COLUMN tsv SET STATISTICS 1000"))
         await connection.execute(
             text(f"CREATE INDEX IF NOT EXISTS {table}_tsv ON {table} USING gin (tsv)")
         )
@@ -464,11 +493,11 @@ class PgVectorStore:
             ef_search = max(_MIN_CANDIDATES, 2 * k)
         elif mode == "keyword":
             sql = _sql_keyword(table)
-            params["query"] = query
+            params.update(query=query, table_name=table, max_rows=MAX_KEYWORD_ROWS)
             ef_search = 0
         elif mode == "hybrid":
             sql = _sql_hybrid(table)
-            params["query"] = query
+            params.update(query=query, table_name=table, max_rows=MAX_KEYWORD_ROWS)
             params["candidates"] = candidates_for(k)
             ef_search = max(_MIN_CANDIDATES, params["candidates"])
         else:
