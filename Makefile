@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PROTO_FILES := $(wildcard proto/cienty/*/v1/*.proto)
-DISTRIBUTIONS := proto libs/kit libs/llm services/commerce tools/dev
+DISTRIBUTIONS := proto libs/kit libs/llm libs/knowledge services/commerce operators/knowledge tools/dev
 # The model-serving stack (Ray Serve + vLLM on the CPU, torch) lives in its own environment:
 # its pins follow vLLM's, and no service image carries it.
 MODELS_VENV ?= .venv-models
@@ -58,7 +58,8 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy libs/kit/src libs/llm/src models/src services/commerce/src tools/dev/src tests bench
+	$(BIN)/mypy libs/kit/src libs/llm/src libs/knowledge/src models/src services/commerce/src \
+		operators/knowledge/src tools/dev/src tests bench
 
 test: lint models-venv
 	$(BIN)/pytest
@@ -69,6 +70,7 @@ run: venv
 bench: venv models-venv
 	$(BIN)/python -m bench.commerce
 	$(BIN)/python -m bench.llm
+	$(BIN)/python -m bench.knowledge
 
 clean:
 	rm -rf $(VENV) $(MODELS_VENV) proto/gen .mypy_cache .ruff_cache .pytest_cache

@@ -323,3 +323,27 @@ def test_report_json_fits_a_termination_message() -> None:
     assert short["documents_seen"] == 500
     assert 0 < len(short["documents_failed"]) < 200
     assert short["failures_left_out"] == 200 - len(short["documents_failed"])
+
+
+class AnalyzingStore(MemoryStore):
+    """A store with the optional statistics capability, recording when it is used."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.analyzed: list[str] = []
+
+    async def analyze(self, collection: str) -> None:
+        self.analyzed.append(collection)
+
+
+async def test_statistics_are_refreshed_only_after_a_change(
+    docs: Path, counting_embedder: CountingEmbedder
+) -> None:
+    store = AnalyzingStore()
+    await _run(docs, store, counting_embedder)
+    assert store.analyzed == [COLLECTION]
+    await _run(docs, store, counting_embedder)  # nothing changed: no ANALYZE
+    assert store.analyzed == [COLLECTION]
+    (docs / "entrega.md").unlink()
+    await _run(docs, store, counting_embedder)
+    assert store.analyzed == [COLLECTION, COLLECTION]

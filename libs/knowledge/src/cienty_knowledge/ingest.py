@@ -75,6 +75,14 @@ class ListsDocuments(Protocol):
     async def documents(self, collection: str, source: str) -> set[str]: ...
 
 
+@runtime_checkable
+class RefreshesStatistics(Protocol):
+    """Optional store capability: refresh the planner's statistics after a large change (the
+    pgvector keyword search leaves out words its statistics call common)."""
+
+    async def analyze(self, collection: str) -> None: ...
+
+
 @dataclass
 class _Run:
     source: str
@@ -252,6 +260,8 @@ async def _remove_stale(run: _Run) -> None:
         report.documents_removed = 0
     for batch in _batches(sorted(stale), _DELETE_BATCH):
         report.chunks_deleted += await store.delete(run.collection, batch)
+    if isinstance(store, RefreshesStatistics) and (report.chunks_added or report.chunks_deleted):
+        await store.analyze(run.collection)
     report.documents_total = (
         report.documents_ingested + report.documents_unchanged + failed_with_chunks
     )

@@ -47,7 +47,7 @@ class KnowledgeSearch:
             query,
             vector,
             k=k,
-            mode=mode,  # type: ignore[arg-type]  # both stores also accept "keyword"
+            mode=mode,
             source=source,
             language=language,
         )

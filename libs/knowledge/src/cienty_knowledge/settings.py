@@ -18,6 +18,8 @@ class KnowledgeSettings(BaseSettings):
     database_url: str = "postgresql://postgres@localhost:5432/cienty_knowledge"
     weaviate_url: AnyHttpUrl | None = None
     weaviate_api_key: SecretStr | None = None
+    # Weaviate's gRPC port on the same host; unset: 50051 (443 for an https URL without a port).
+    weaviate_grpc_port: int | None = Field(default=None, ge=1, le=65535)
     # The Ray Serve embeddings application (OpenAI-compatible), e.g.
     # http://llm-serve-svc:8000/embeddings/v1; unset: the packaged MiniLM in-process.
     embedding_url: AnyHttpUrl | None = None

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SearchMode = Literal["vector", "hybrid"]
+SearchMode = Literal["vector", "hybrid", "keyword"]
 # Fixed namespace: a chunk's id depends only on what it is, so re-ingesting changes nothing.
 _CHUNK_NAMESPACE = uuid.UUID("5f0c1a7e-9d2b-4c3e-8a61-3b7e2d9f4c10")
 

@@ -34,6 +34,7 @@ async def _open(settings: KnowledgeSettings) -> VectorStore:
         return await WeaviateStore.connect(
             str(settings.weaviate_url),
             api_key=key.get_secret_value() if key is not None else None,
+            grpc_port=settings.weaviate_grpc_port,
         )
     raise UnknownBackend(
         f"unknown vector backend {backend!r}: CIENTY_VECTOR_BACKEND must be one of "

@@ -421,6 +421,12 @@ class PgVectorStore:
             )
             return {str(row[0]) for row in result}
 
+    async def analyze(self, collection: str) -> None:
+        """Fresh planner statistics: the keyword side of hybrid search reads them."""
+        table = await self._table(collection)
+        async with self._connect() as connection, connection.begin():
+            await connection.execute(text(f"ANALYZE {table}"))
+
     async def documents(self, collection: str, source: str) -> set[str]:
         """The documents a source has chunks for (the ingest report counts removed ones)."""
         table = await self._table(collection)
