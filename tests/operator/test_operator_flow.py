@@ -7,6 +7,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from tests.operator.conftest import Operator
 from tests.operator.fake_kube import wait_for
 
@@ -23,6 +25,10 @@ def _phase(operator: Operator, name: str) -> str | None:
     return ((source or {}).get("status") or {}).get("phase")
 
 
+def _metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def _job_posts(operator: Operator) -> int:
     return sum(
         1
@@ -33,6 +39,7 @@ def _job_posts(operator: Operator) -> int:
 
 def test_create_makes_one_job_even_across_restarts(operator: Operator) -> None:
     fake = operator.fake
+    jobs_created = _metric("cienty_knowledge_operator_jobs_total", event="created")
     created = fake.create_source("faq", SPEC)
     with operator.run():
         jobs = wait_for(fake.jobs, message="the first Job")
@@ -65,6 +72,8 @@ def test_create_makes_one_job_even_across_restarts(operator: Operator) -> None:
         wait_for(lambda: _phase(operator, "faq") == "Syncing", message="Syncing")
     assert [job["metadata"]["name"] for job in fake.jobs()] == ["faq-g1-s0"]
     assert _job_posts(operator) == 1
+    created_now = _metric("cienty_knowledge_operator_jobs_total", event="created")
+    assert created_now - jobs_created == 1
 
 
 def test_succeeded_job_makes_the_source_ready_with_counts(operator: Operator) -> None:
@@ -141,6 +150,7 @@ def test_spec_change_supersedes_the_running_job(operator: Operator) -> None:
 
 def test_delete_removes_the_vectors_then_the_resource(operator: Operator) -> None:
     fake = operator.fake
+    deleted = _metric("cienty_knowledge_operator_finalizer_total", outcome="deleted")
     fake.create_source("faq", {**SPEC, "collection": "faq_docs"})
     with operator.run():
         wait_for(fake.jobs, message="the Job")
@@ -148,16 +158,27 @@ def test_delete_removes_the_vectors_then_the_resource(operator: Operator) -> Non
         wait_for(lambda: fake.source("faq") is None, message="the resource to go")
     assert operator.store.calls == [("faq_docs", "faq")]
     assert fake.jobs() == []  # owned Jobs are garbage-collected with their source
+    after = _metric("cienty_knowledge_operator_finalizer_total", outcome="deleted")
+    assert after - deleted == 1
 
 
 def test_unreachable_store_keeps_the_resource_and_says_why(operator: Operator) -> None:
     fake = operator.fake
+    store_errors = _metric("cienty_knowledge_operator_finalizer_total", outcome="store_error")
     operator.store.down = True
     fake.create_source("faq", SPEC)
     with operator.run():
         wait_for(fake.jobs, message="the Job")
         fake.delete_source("faq")
         wait_for(lambda: operator.store.failures >= 2, message="a retried clean-up")
+        wait_for(
+            lambda: (
+                _metric("cienty_knowledge_operator_finalizer_total", outcome="store_error")
+                - store_errors
+                >= 2
+            ),
+            message="the failed clean-ups counted",
+        )
         source = fake.source("faq")
         assert source is not None
         assert source["metadata"].get("deletionTimestamp")
