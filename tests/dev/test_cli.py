@@ -71,6 +71,8 @@ def test_dev_up_serves_the_seeded_platform_and_stops_cleanly(tmp_path: Path) -> 
             process.communicate()
     assert process.returncode == 0, output
     assert f"commerce gRPC      localhost:{grpc_port}" in output
+    assert "knowledge: ingesting knowledge/samples/distribuidora in the background" in output
+    assert "/cienty_knowledge" in output  # the knowledge base's own database
     assert "grpc_server_stopped" in output
     assert output.rstrip().endswith("stopped")
 

@@ -22,6 +22,9 @@ from cienty_dev.embedded import EmbeddedPostgres, EmbeddedRedis
 from cienty_kit.database import Database, create_engine
 from cienty_kit.redis import create_redis
 
+# The sample knowledge base, relative to the repository root where `make run` starts.
+SAMPLE_KNOWLEDGE = Path("knowledge/samples/distribuidora")
+
 
 @click.group()
 def demo() -> None:
@@ -65,9 +68,25 @@ def dev() -> None:
 @click.option("--commerce-port", default=50051, show_default=True)
 @click.option("--commerce-metrics-port", default=9101, show_default=True)
 @click.option("--redis-port", default=6380, show_default=True)
-def up(data_dir: Path, commerce_port: int, commerce_metrics_port: int, redis_port: int) -> None:
+@click.option(
+    "--knowledge",
+    "knowledge_dir",
+    type=click.Path(path_type=Path),
+    default=SAMPLE_KNOWLEDGE,
+    show_default=True,
+    help="Documents ingested into the local knowledge base (pgvector) in the background; "
+    "a path that does not exist skips it.",
+)
+def up(
+    data_dir: Path,
+    commerce_port: int,
+    commerce_metrics_port: int,
+    redis_port: int,
+    knowledge_dir: Path,
+) -> None:
     """Start embedded PostgreSQL and Redis, migrate, seed, and run every service.
 
+    The sample knowledge base is ingested in the background (a re-run changes nothing).
     Ctrl-C (or SIGTERM) stops the services (draining in-flight calls), then the databases.
     """
     data_dir = data_dir.resolve()
@@ -75,8 +94,10 @@ def up(data_dir: Path, commerce_port: int, commerce_metrics_port: int, redis_por
     postgres = EmbeddedPostgres(data_dir / "postgres")
     redis = EmbeddedRedis(data_dir / "redis", port=redis_port)
     services: list[subprocess.Popen[bytes]] = []
+    jobs: list[subprocess.Popen[bytes]] = []
     try:
         database_url = postgres.database_url("cienty")
+        knowledge_url = postgres.database_url("cienty_knowledge")
         redis.start()
         env = {
             **os.environ,
@@ -99,6 +120,14 @@ def up(data_dir: Path, commerce_port: int, commerce_metrics_port: int, redis_por
                 },
             )
         )
+        knowledge_state = "empty"
+        if knowledge_dir.exists():
+            knowledge_state = f"ingesting {knowledge_dir}"
+            jobs.append(
+                _ingest_knowledge(knowledge_dir, {**env, "CIENTY_DATABASE_URL": knowledge_url})
+            )
+        else:
+            click.echo(f"knowledge: {knowledge_dir} does not exist, nothing ingested")
         token = settings.service_token.get_secret_value()
         click.echo(
             "\nCienty is up (Ctrl-C to stop):\n"
@@ -106,21 +135,35 @@ def up(data_dir: Path, commerce_port: int, commerce_metrics_port: int, redis_por
             f"(metadata: authorization: Bearer {token})\n"
             f"  commerce metrics   http://localhost:{commerce_metrics_port}/metrics\n"
             f"  PostgreSQL         {database_url}\n"
+            f"  knowledge base     {knowledge_url}  (pgvector; {knowledge_state})\n"
             f"  Redis              {redis.url}\n"
             f"  try: grpcurl -plaintext -H 'authorization: Bearer {token}' "
             f'-d \'{{"query": "dipirona"}}\' localhost:{commerce_port} '
             "cienty.commerce.v1.CatalogService/SearchProducts\n"
+            f"  try: CIENTY_DATABASE_URL='{knowledge_url}' cienty kb search "
+            '"qual o pedido mínimo?"\n'
         )
-        _wait_for_stop(services)
+        _wait_for_stop(services, jobs)
     finally:
-        _stop_all(services)
+        _stop_all(jobs + services)
         redis.stop()
         postgres.stop()
         click.echo("stopped")
 
 
-def _wait_for_stop(services: list[subprocess.Popen[bytes]]) -> None:
+def _ingest_knowledge(directory: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`cienty kb ingest` as a background job: its own session, so Ctrl-C reaches only us."""
+    click.echo(f"knowledge: ingesting {directory} in the background")
+    command = [sys.executable, "-m", "cienty_kit", "kb", "ingest", str(directory)]
+    return subprocess.Popen([*command, "--source-name", "amostra"], env=env, start_new_session=True)
+
+
+def _wait_for_stop(
+    services: list[subprocess.Popen[bytes]], jobs: list[subprocess.Popen[bytes]]
+) -> None:
+    """Until a signal: a service that exits is fatal, a finished job is reported once."""
     stopping = False
+    reported: set[int] = set()
 
     def request_stop(signum: int, frame: object) -> None:
         nonlocal stopping
@@ -132,6 +175,11 @@ def _wait_for_stop(services: list[subprocess.Popen[bytes]]) -> None:
         for service in services:
             if service.poll() is not None:
                 raise click.ClickException(f"a service exited with code {service.returncode}")
+        for job in jobs:
+            if job.poll() is not None and job.pid not in reported:
+                reported.add(job.pid)
+                outcome = "done" if job.returncode == 0 else f"failed ({job.returncode})"
+                click.echo(f"knowledge: ingestion {outcome}")
         time.sleep(0.2)
 
 
