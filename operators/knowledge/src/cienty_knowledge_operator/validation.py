@@ -24,7 +24,9 @@ def spec_problem(spec: Mapping[str, Any]) -> str | None:
         return f"spec.schedule {cron!r} is not a cron expression (e.g. '0 3 * * *')"
     chunking = spec.get("chunking") or {}
     max_tokens = int(chunking.get("maxTokens", 200))
-    overlap = int(chunking.get("overlapTokens", 40))
-    if overlap >= max_tokens:
+    # As the CRD's CEL rule: only an overlap that is given is checked (the worker caps its
+    # default overlap at half of maxTokens).
+    overlap = int(chunking.get("overlapTokens", 0))
+    if "overlapTokens" in chunking and overlap >= max_tokens:
         return f"spec.chunking.overlapTokens ({overlap}) must be below maxTokens ({max_tokens})"
     return None
