@@ -218,3 +218,50 @@ def test_schedule_starts_the_next_sync_when_due_never_two_at_once(operator: Oper
             lambda: fake.get("/apis/batch/v1", "jobs", "default", "faq-g1-s2"),
             message="the next scheduled Job once s1 finished",
         )
+
+
+def _sync(operator: Operator, job: str) -> None:
+    """Runs the Job to success, and waits for the source to be Ready with it."""
+    fake = operator.fake
+    wait_for(lambda: job in [j["metadata"]["name"] for j in fake.jobs()], message=job)
+    fake.run_job(job)
+    wait_for(lambda: _phase(operator, "faq") == "Syncing", message="Syncing")
+    report = {"documents_total": 1, "chunks_total": 3}
+    fake.finish_job(job, succeeded=True, message=json.dumps(report))
+    wait_for(
+        lambda: (
+            _phase(operator, "faq") == "Ready"
+            and (fake.source("faq") or {}).get("status", {}).get("lastJob") == job
+        ),
+        message=f"Ready after {job}",
+    )
+
+
+def test_a_new_collection_empties_the_old_one_and_the_finalizer_cleans_every_one(
+    operator: Operator,
+) -> None:
+    fake = operator.fake
+    fake.create_source("faq", {**SPEC, "collection": "old_docs"})
+    with operator.run():
+        _sync(operator, "faq-g1-s0")
+        assert fake.source("faq")["status"]["collections"] == ["old_docs"]  # type: ignore[index]
+        assert operator.store.calls == []
+
+        # The store is down when the sync into the new collection succeeds: the old one stays
+        # recorded, so nothing is forgotten.
+        operator.store.down = True
+        fake.patch_source("faq", {"spec": {"collection": "new_docs"}})
+        _sync(operator, "faq-g2-s0")
+        status = fake.source("faq")["status"]  # type: ignore[index]
+        assert status["collections"] == ["new_docs", "old_docs"]
+
+        # The next successful sync empties the old collection.
+        operator.store.down = False
+        fake.patch_source("faq", {"spec": {"language": "pt-BR"}})
+        _sync(operator, "faq-g3-s0")
+        assert operator.store.calls == [("old_docs", "faq")]
+        assert fake.source("faq")["status"]["collections"] == ["new_docs"]  # type: ignore[index]
+
+        fake.delete_source("faq")
+        wait_for(lambda: fake.source("faq") is None, message="the resource to go")
+    assert operator.store.calls == [("old_docs", "faq"), ("new_docs", "faq")]

@@ -185,6 +185,7 @@ async def observe_job(
         patch = status.job_succeeded(
             current, generation=generation, job=job_name, report=report, now=now
         )
+        patch["collections"] = await _forget_old_collections(runtime, source, logger)
         metrics.JOBS.labels("succeeded").inc()
     elif state is jobs.JobState.FAILED and phase in _IN_PROGRESS:
         message, pod = await _job_output(runtime, namespace, job_name)
@@ -204,6 +205,38 @@ async def observe_job(
     if patch is not None:
         await runtime.kube.patch_source_status(namespace, name, patch)
         logger.info(f"{name}: {patch['message']}")
+
+
+def _collection(body: Mapping[str, Any]) -> str:
+    return str((body.get("spec") or {}).get("collection") or DEFAULT_COLLECTION)
+
+
+def _collections(body: Mapping[str, Any]) -> list[str]:
+    """Every collection that may hold the source's vectors: the spec's, and those recorded."""
+    recorded = [str(c) for c in (body.get("status") or {}).get("collections") or []]
+    return list(dict.fromkeys([_collection(body), *recorded]))
+
+
+async def _forget_old_collections(
+    runtime: Runtime,
+    body: Mapping[str, Any],
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> list[str]:
+    """After a sync into the spec's collection succeeded, empty the source out of the
+    collections it used before; those that cannot be emptied now stay recorded for later
+    (and for the finalizer)."""
+    name = body["metadata"]["name"]
+    current, *old = _collections(body)
+    remaining = [current]
+    for collection in old:
+        try:
+            removed = await runtime.delete_vectors(collection, name)
+        except Exception as error:
+            logger.warning(f"{name}: cannot empty old collection {collection} yet: {error}")
+            remaining.append(collection)
+            continue
+        logger.info(f"{name}: removed {removed} chunks from old collection {collection}")
+    return remaining
 
 
 async def resync(
@@ -257,7 +290,10 @@ async def remove_vectors(
     is unreachable (the resource stays, its status says why)."""
     name, namespace, generation = _meta(body)
     kube = runtime.kube
-    collection = str((body.get("spec") or {}).get("collection") or DEFAULT_COLLECTION)
+    collections = _collections(body)
+    collection = ("collection " if len(collections) == 1 else "collections ") + ", ".join(
+        collections
+    )
     current = body.get("status") or {}
     # A running Job could write vectors back after the clean-up: stop it first.
     for job in await kube.list_jobs(namespace, jobs.selector_for(name)):
@@ -269,12 +305,14 @@ async def remove_vectors(
         status.deleting(
             current,
             generation=generation,
-            message=f"Removing the vectors of {name} from collection {collection}.",
+            message=f"Removing the vectors of {name} from {collection}.",
             now=runtime.clock(),
         ),
     )
     try:
-        removed = await runtime.delete_vectors(collection, name)
+        removed = 0
+        for target in collections:  # deleting twice is harmless: the retry may repeat one
+            removed += await runtime.delete_vectors(target, name)
     except Exception as error:
         metrics.FINALIZER.labels("store_error").inc()
         settings = runtime.settings
@@ -282,7 +320,7 @@ async def remove_vectors(
             settings.finalizer_retry_seconds * 2**retry, settings.finalizer_retry_max_seconds
         )
         message = status.shorten(
-            f"Cannot remove the vectors of {name} from collection {collection}: "
+            f"Cannot remove the vectors of {name} from {collection}: "
             f"{type(error).__name__}: {error}. Retrying in {delay:.0f}s (attempt {retry + 1}); the "
             "resource is deleted once the vector store answers. Check the store "
             "(CIENTY_DATABASE_URL / CIENTY_WEAVIATE_URL), or drop the resource without clean-up: "
@@ -296,7 +334,7 @@ async def remove_vectors(
         )
         raise kopf.TemporaryError(message, delay=delay) from error
     metrics.FINALIZER.labels("deleted").inc()
-    logger.info(f"Removed {removed} chunks of {name} from collection {collection}.")
+    logger.info(f"Removed {removed} chunks of {name} from {collection}.")
 
 
 def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
