@@ -347,3 +347,17 @@ async def test_statistics_are_refreshed_only_after_a_change(
     (docs / "entrega.md").unlink()
     await _run(docs, store, counting_embedder)
     assert store.analyzed == [COLLECTION, COLLECTION]
+
+
+async def test_another_embedding_model_re_embeds_everything(
+    docs: Path, counting_embedder: CountingEmbedder
+) -> None:
+    store = MemoryStore()
+    first = await _run(docs, store, counting_embedder)
+    old_ids = set(store.collections[COLLECTION])
+    counting_embedder.calls.clear()
+    counting_embedder.model = "another-384-dimension-model"  # same dimension, other space
+    second = await _run(docs, store, counting_embedder)
+    assert counting_embedder.embedded == first.chunks_total
+    assert second.chunks_added == second.chunks_deleted == first.chunks_total
+    assert set(store.collections[COLLECTION]).isdisjoint(old_ids)

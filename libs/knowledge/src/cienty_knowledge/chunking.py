@@ -82,10 +82,16 @@ def embedding_text(chunk: Chunk) -> str:
 class Chunker:
     """Cuts documents into chunks; keep one per run (it caches word token counts)."""
 
-    def __init__(self, counter: TokenCounter, *, max_tokens: int, overlap_tokens: int) -> None:
+    def __init__(
+        self, counter: TokenCounter, *, max_tokens: int, overlap_tokens: int, model: str = ""
+    ) -> None:
         if max_tokens < 8:
             raise ValueError("max_tokens must be at least 8")
         self._counter = counter
+        # Part of every content hash, so chunk ids change with the embedding model: a model
+        # swap (even one with the same dimension) re-embeds everything instead of mixing
+        # two vector spaces in one collection.
+        self.model = model
         self.max_tokens = max_tokens
         # At most half the budget, so every chunk moves the window forward.
         self.overlap_tokens = max(0, min(overlap_tokens, max_tokens // 2))
@@ -112,7 +118,8 @@ class Chunker:
                     content_hash="",
                     language=document.language,
                 )
-                digest = content_hash(embedding_text(chunk))
+                embedded = embedding_text(chunk)
+                digest = content_hash(f"{self.model}\x1f{embedded}" if self.model else embedded)
                 identity = chunk_id(document.source, document.uri, chunk.position, digest)
                 chunks.append(replace(chunk, id=identity, content_hash=digest))
         return chunks

@@ -161,6 +161,7 @@ async def ingest(
         embedder,
         max_tokens=min(spec.chunking.max_tokens, embedder.max_tokens),
         overlap_tokens=spec.chunking.overlap_tokens,
+        model=embedder.model,
     )
     selection = Selection(tuple(spec.include), tuple(spec.exclude))
     try:
