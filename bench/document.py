@@ -6,6 +6,8 @@ commerce figures alone and the other way round.
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 DEFAULT_PAGE = Path("docs/benchmarks.md")
@@ -35,3 +37,18 @@ def write_section(page: Path, key: str, markdown: str) -> None:
         text = text.rstrip("\n") + "\n\n" + block
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(text)
+
+
+def part_main(run: Callable[[bool], str], description: str | None, argv: list[str] | None) -> int:
+    """Command line of one part of a benchmark (`python -m bench.llm_serving`, ...): prints its
+    Markdown, and with `--output FILE` also writes it there. The page's sections are written by
+    the benchmarks that combine the parts (`bench.llm`, `bench.knowledge`)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="smaller and shorter")
+    parser.add_argument("--output", type=Path, default=None, help="also write it to this file")
+    options = parser.parse_args(argv)
+    section = run(options.quick)
+    print(section)
+    if options.output is not None:
+        options.output.write_text(section)
+    return 0

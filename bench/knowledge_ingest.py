@@ -11,7 +11,6 @@ writing cost under a fifth of the time).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import platform
@@ -23,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.document import part_main
 from cienty_kit.logging import configure_logging
 from cienty_knowledge.chunking import Chunker, embedding_text
 from cienty_knowledge.embeddings.local import LocalEmbedder, load_sentence_transformer
@@ -205,15 +205,7 @@ def _report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--output", type=Path)
-    options = parser.parse_args(argv)
-    section = run(quick=options.quick)
-    print(section)
-    if options.output is not None:
-        options.output.write_text(section)
-    return 0
+    return part_main(lambda quick: run(quick=quick), __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ labelled questions give recall@5 and MRR per mode. The section goes to docs/benc
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import tempfile
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.document import DEFAULT_PAGE, write_section
+from bench.document import part_main
 from cienty_dev.embedded import EmbeddedPostgres
 from cienty_knowledge.embeddings.local import LocalEmbedder
 from cienty_knowledge.evaluation import evaluate, load_questions, markdown_table
@@ -228,19 +227,9 @@ def run(quick: bool = False) -> str:
     return asyncio.run(_run(quick))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_CHUNKS:,} chunks")
-    parser.add_argument("--output", type=Path, default=None, help="write into this page")
-    parser.add_argument(
-        "--no-write", action="store_true", help=f"print only, do not update {DEFAULT_PAGE}"
-    )
-    args = parser.parse_args()
-    section = run(quick=args.quick)
-    print(section)
-    if not args.no_write:
-        write_section(args.output or REPO_ROOT / DEFAULT_PAGE, "knowledge-search", section)
+def main(argv: list[str] | None = None) -> int:
+    return part_main(lambda quick: run(quick=quick), __doc__, argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

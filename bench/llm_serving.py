@@ -10,7 +10,6 @@ Run: .venv/bin/python -m bench.llm_serving [--quick] [--output FILE]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -29,6 +28,8 @@ from typing import Any
 
 import httpx
 import yaml
+
+from bench.document import part_main
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_BIN = REPO_ROOT / ".venv-models" / "bin"
@@ -278,15 +279,7 @@ def _report(quick: bool, rounds: int, requests: int, figures: dict[str, dict[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--output", type=Path)
-    options = parser.parse_args(argv)
-    section = run(quick=options.quick)
-    print(section)
-    if options.output is not None:
-        options.output.write_text(section)
-    return 0
+    return part_main(lambda quick: run(quick=quick), __doc__, argv)
 
 
 if __name__ == "__main__":
