@@ -163,7 +163,7 @@ class LLMClient:
                     raise
                 route.breaker.record_success()
                 self._record_success(route.provider, answer, started)
-                completion = await self._completion(route.provider, request, answer, failures)
+                completion = self._completion(route.provider, request, answer, failures)
                 if reask and completion.invalid_tool_calls:
                     completion = await self._reask(request, completion)
                 yield Finished(completion)
@@ -257,7 +257,7 @@ class LLMClient:
         metrics.TOKENS.labels(name, "output").inc(usage.output_tokens)
         metrics.COST.labels(name).inc(provider.prices.cost(usage.input_tokens, usage.output_tokens))
 
-    async def _completion(
+    def _completion(
         self,
         provider: Provider,
         request: ChatRequest,
