@@ -5,9 +5,19 @@ from __future__ import annotations
 
 import re
 
-import phonenumbers
-
 from cienty_kit.errors import InvalidArgument
+from cienty_kit.phones import normalize_phone
+
+__all__ = [
+    "cnpj_check_digits",
+    "ean13_check_digit",
+    "format_cnpj",
+    "normalize_cnpj",
+    "normalize_email",
+    "normalize_gtin",
+    "normalize_phone",
+    "normalize_state",
+]
 
 _CNPJ_PUNCTUATION = re.compile(r"[.\-/\s]")
 _CNPJ_SHAPE = re.compile(r"^[0-9A-Z]{12}[0-9]{2}$")
@@ -66,27 +76,6 @@ def normalize_gtin(value: str, field: str = "gtin") -> str:
     if int(gtin[12]) != ean13_check_digit(gtin[:12]):
         raise InvalidArgument(field, "EAN-13 check digit does not match")
     return gtin
-
-
-_PUNCTUATION = re.compile(r"[\s().\-]")
-
-
-def normalize_phone(value: str, field: str = "phone") -> str:
-    """Returns the number in E.164. Numbers without a country code are read as Brazilian;
-    12+ bare digits not starting with 0 already carry one (WhatsApp's `wa_id` form)."""
-    raw = value.strip()
-    if not raw:
-        raise InvalidArgument(field, "is required")
-    digits = _PUNCTUATION.sub("", raw)
-    if digits.isdigit() and len(digits) >= 12 and not digits.startswith("0"):
-        raw = "+" + digits
-    try:
-        number = phonenumbers.parse(raw, "BR")
-    except phonenumbers.NumberParseException:
-        raise InvalidArgument(field, "is not a phone number") from None
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidArgument(field, "is not a valid phone number (use E.164, e.g. +5511987654321)")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -1,0 +1,1 @@
+"""Cienty conversations: the customer-service agent and the conversations around it."""
