@@ -1,0 +1,115 @@
+"""HandleMessage: answers, idempotency, concurrency, crashes and the LLM being down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from cienty_conversations.domain import replies
+from cienty_conversations.domain.conversations import ConversationStatus
+
+from cienty_kit.errors import InvalidArgument
+from tests.conversations.conftest import PHONE, Harness
+from tests.conversations.scripted import Down, Say, call
+
+
+async def test_a_question_is_answered_from_tool_results(harness: Harness) -> None:
+    harness.model.script(
+        call("search_products", query="dipirona"), Say("A dipirona sai por R$ 4,50.")
+    )
+    result = await harness.service.handle_message(harness.inbound("quanto está a dipirona?"))
+    assert [m.text for m in result.messages] == ["A dipirona sai por R$ 4,50."]
+    assert not result.handed_off
+    # The second model call saw the tool's result.
+    tool_message = harness.model.requests[1].messages[-1]
+    assert tool_message.role == "tool"
+    assert json.loads(tool_message.content)["products"][0]["unit_price_cents"] == 450
+    [entry] = await harness.outbox()
+    assert entry["to"] == PHONE
+    assert entry["text"] == "A dipirona sai por R$ 4,50."
+    assert entry["author"] == "agent"
+    conversation = await harness.service.get(result.conversation_id, include_tool_calls=True)
+    assert conversation.customer_name == "Drogaria Central"
+    assert [m.author.value for m in conversation.messages] == ["customer", "agent"]
+    assert [c.name for c in conversation.tool_calls] == ["search_products"]
+
+
+async def test_the_same_message_twice_returns_the_first_reply_and_changes_nothing(
+    harness: Harness,
+) -> None:
+    harness.model.script(Say("Olá! Como posso ajudar?"))
+    first = await harness.service.handle_message(harness.inbound("oi", external_id="wamid.A"))
+    again = await harness.service.handle_message(harness.inbound("oi", external_id="wamid.A"))
+    assert again == first
+    assert len(harness.model.requests) == 1
+    assert len(await harness.outbox()) == 1
+
+
+async def test_concurrent_deliveries_of_one_message_make_one_turn(harness: Harness) -> None:
+    harness.model.script(Say("Olá!"))
+    inbound = harness.inbound("oi", external_id="wamid.concurrent")
+    results = await asyncio.gather(*(harness.service.handle_message(inbound) for _ in range(6)))
+    assert all(result == results[0] for result in results)
+    assert len(harness.model.requests) == 1
+    assert len(await harness.outbox()) == 1
+
+
+async def test_messages_of_one_chat_take_turns(harness: Harness) -> None:
+    harness.model.script(Say("primeira resposta"), Say("segunda resposta"))
+    first, second = await asyncio.gather(
+        harness.service.handle_message(harness.inbound("primeira")),
+        harness.service.handle_message(harness.inbound("segunda")),
+    )
+    # Each turn saw the previous one finished: the second request carries the first answer.
+    later = harness.model.requests[1]
+    assert [m.content for m in later.messages if m.role == "assistant"] == [
+        first.messages[0].text
+        if "primeira" in later.messages[1].content
+        else second.messages[0].text
+    ]
+    assert len(await harness.outbox()) == 2
+
+
+async def test_a_crash_before_the_reply_is_stored_is_redone_on_redelivery(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = harness.service
+    original = service._store_turn
+
+    async def crash(*args: object, **kwargs: object) -> object:
+        raise ConnectionResetError("the pod died")
+
+    monkeypatch.setattr(service, "_store_turn", crash)
+    harness.model.script(Say("resposta perdida"))
+    with pytest.raises(ConnectionResetError):
+        await service.handle_message(harness.inbound("oi", external_id="wamid.crash"))
+    assert await harness.outbox() == []
+
+    monkeypatch.setattr(service, "_store_turn", original)
+    # While the lost turn's lease runs, a redelivery waits; after it, the turn is redone.
+    harness.clock.offset += __import__("datetime").timedelta(minutes=5)
+    harness.model.script(Say("resposta refeita"))
+    result = await service.handle_message(harness.inbound("oi", external_id="wamid.crash"))
+    assert [m.text for m in result.messages] == ["resposta refeita"]
+    assert [e["text"] for e in await harness.outbox()] == ["resposta refeita"]
+
+
+async def test_every_provider_down_hands_over_with_a_polite_message(harness: Harness) -> None:
+    harness.model.script(Down())
+    result = await harness.service.handle_message(harness.inbound("cadê meu pedido?"))
+    assert result.handed_off
+    assert [m.text for m in result.messages] == [replies.HANDOVER["llm_unavailable"]]
+    conversation = await harness.service.get(result.conversation_id)
+    assert conversation.status is ConversationStatus.WAITING_HUMAN
+    assert conversation.handover_reason == "llm_unavailable"
+    events = [e["type"] for e in await harness.outbox("conversations.events")]
+    assert events == ["message.received", "message.sent", "conversation.handed_over"]
+
+
+async def test_bad_input_is_refused_before_anything_is_stored(harness: Harness) -> None:
+    with pytest.raises(InvalidArgument, match="from_phone"):
+        await harness.service.handle_message(harness.inbound("oi", phone="12"))
+    with pytest.raises(InvalidArgument, match="text"):
+        await harness.service.handle_message(harness.inbound("   "))
+    assert await harness.outbox("conversations.events") == []
