@@ -4,7 +4,7 @@ commerce and knowledge base and a scripted model; each test starts from empty ta
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +19,7 @@ from cienty_conversations.migrations.runner import upgrade
 from cienty_conversations.ports import CustomerInfo, OrderInfo, OrderLineInfo, ProductInfo
 from cienty_conversations.repository.tables import Base
 from cienty_conversations.server import ConversationsApp, conversations_app
+from cienty_conversations.service.conversations import ConversationService
 from cienty_conversations.settings import ConversationsSettings
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -100,6 +101,14 @@ KNOWLEDGE = [
 ]
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
 @dataclass
 class Harness:
     app: ConversationsApp
@@ -107,11 +116,11 @@ class Harness:
     commerce: InMemoryCommerce
     knowledge: InMemoryKnowledge
     redis: Redis
-    clock: Callable[[], datetime]
+    clock: Clock
     _external_ids: itertools.count[int]
 
     @property
-    def service(self):  # type: ignore[no-untyped-def]
+    def service(self) -> ConversationService:
         return self.app.service
 
     def inbound(
@@ -131,14 +140,6 @@ class Harness:
                 text("SELECT fields FROM outbox WHERE stream = :s ORDER BY id"), {"s": stream}
             )
             return [row[0] for row in rows]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 import pytest
 from cienty_conversations.domain import replies
@@ -88,7 +89,7 @@ async def test_a_crash_before_the_reply_is_stored_is_redone_on_redelivery(
 
     monkeypatch.setattr(service, "_store_turn", original)
     # While the lost turn's lease runs, a redelivery waits; after it, the turn is redone.
-    harness.clock.offset += __import__("datetime").timedelta(minutes=5)
+    harness.clock.offset += timedelta(minutes=5)
     harness.model.script(Say("resposta refeita"))
     result = await service.handle_message(harness.inbound("oi", external_id="wamid.crash"))
     assert [m.text for m in result.messages] == ["resposta refeita"]

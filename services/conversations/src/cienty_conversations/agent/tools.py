@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cienty_conversations.domain.money import format_brl
+from cienty_conversations.domain.money import amounts_in, format_brl
 from cienty_conversations.domain.proposals import Proposal, ProposalLine, ProposalStatus
 from cienty_conversations.domain.replies import short_id
 from cienty_conversations.ports import (
@@ -403,7 +403,8 @@ def _order(order: OrderInfo, *, detailed: bool = False) -> dict[str, Any]:
 
 
 def grounded_amounts(results: Sequence[Any]) -> set[int]:
-    """Every amount (centavos) the tool results contain: the only ones an answer may state."""
+    """Every amount (centavos) the tool results contain, as `*_cents` numbers or "R$" text (a
+    policy document's minimum order): the only amounts an answer may state."""
     found: set[int] = set()
 
     def walk(value: Any, key: str = "") -> None:
@@ -415,6 +416,8 @@ def grounded_amounts(results: Sequence[Any]) -> set[int]:
                 walk(child, key)
         elif isinstance(value, int) and not isinstance(value, bool) and key.endswith("_cents"):
             found.add(value)
+        elif isinstance(value, str):
+            found.update(amounts_in(value))
 
     for result in results:
         walk(result)

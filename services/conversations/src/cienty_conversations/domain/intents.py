@@ -71,7 +71,7 @@ def yes_or_no(text: str) -> Answer:
 
 
 _PERSON = (
-    r"\b(falar|conversar|atendimento|transferir|passar|chamar|quero|preciso( de)?)\b.{0,25}"
+    r"\b(falar|conversar|atendimento|transfer\w*|passa\w*|chama\w*|quero|preciso( de)?)\b.{0,25}"
     r"\b(atendente|humano|humana|pessoa|alguem|vendedor|vendedora|representante|gerente|"
     r"operador|operadora|consultor|consultora)\b"
 )
