@@ -12,6 +12,7 @@ from typing import Any, TextIO
 import structlog
 
 from cienty_kit.context import add_request_context
+from cienty_kit.redaction import redact_personal_data
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None = None) -> None:
@@ -22,6 +23,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | N
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
+        # Last, so that it also sees formatted exceptions.
+        redact_personal_data,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer()
