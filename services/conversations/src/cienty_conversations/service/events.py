@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from redis.asyncio import Redis
@@ -19,7 +19,9 @@ class EventFeed:
         self._stream = stream
         self._block_ms = block_ms
 
-    async def follow(self, after_cursor: str = "") -> AsyncIterator[tuple[str, dict[str, str]]]:
+    async def follow(
+        self, after_cursor: str = ""
+    ) -> AsyncGenerator[tuple[str, dict[str, str]], None]:
         """Events after `after_cursor` (or from now on), forever; the caller stops iterating."""
         if after_cursor and not _CURSOR.match(after_cursor):
             raise InvalidArgument("after_cursor", "is not a cursor returned by this API")
