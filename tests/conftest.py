@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cienty_commerce.migrations.runner import upgrade
 from cienty_dev.embedded import EmbeddedPostgres, EmbeddedRedis
+from cienty_knowledge.embeddings.local import LocalEmbedder, load_sentence_transformer
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +36,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def minilm_model() -> Any:
+    """The packaged MiniLM SentenceTransformer, loaded once per session (several seconds)."""
+    return load_sentence_transformer()
+
+
+@pytest.fixture(scope="session")
+def minilm(minilm_model: Any) -> LocalEmbedder:
+    return LocalEmbedder(model=minilm_model, batch_size=16)

@@ -7,19 +7,8 @@ from typing import Any
 
 import pytest
 
-from cienty_knowledge.embeddings.local import LocalEmbedder, load_sentence_transformer
+from cienty_knowledge.embeddings.local import LocalEmbedder
 from cienty_knowledge.embeddings.tokens import TokenizerCounter
-
-
-@pytest.fixture(scope="session")
-def minilm_model() -> Any:
-    """The packaged MiniLM SentenceTransformer, loaded once per session (several seconds)."""
-    return load_sentence_transformer()
-
-
-@pytest.fixture(scope="session")
-def minilm(minilm_model: Any) -> LocalEmbedder:
-    return LocalEmbedder(model=minilm_model, batch_size=16)
 
 
 @pytest.fixture(scope="session")
