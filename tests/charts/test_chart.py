@@ -45,6 +45,11 @@ SECRET_ENV = {"CIENTY_SERVICE_TOKEN", "CIENTY_DATABASE_URL", "CIENTY_REDIS_URL"}
 
 Manifest = dict[str, Any]
 
+# conversations is on by default; the tests here and in test_knowledge_chart.py look at the other
+# components, so render() and notes() turn it off unless a layer turns it back on.
+# test_conversations_chart.py renders it, defaults included.
+WITHOUT_CONVERSATIONS: dict[str, Any] = {"conversations": {"enabled": False}}
+
 
 @pytest.fixture(scope="module")
 def chart() -> Iterator[helm.Chart]:
@@ -70,7 +75,7 @@ def render(
     name: str = RELEASE,
     namespace: str = NAMESPACE,
 ) -> list[Manifest]:
-    rendered = chart.render(merge(*layers), name=name, namespace=namespace)
+    rendered = chart.render(merge(WITHOUT_CONVERSATIONS, *layers), name=name, namespace=namespace)
     manifests: list[Manifest] = []
     for path, text in sorted(rendered.items()):
         if not path.endswith(".yaml"):
@@ -80,7 +85,9 @@ def render(
 
 
 def notes(chart: helm.Chart, *layers: dict[str, Any]) -> str:
-    rendered = chart.render(merge(*layers), name=RELEASE, namespace=NAMESPACE)
+    rendered = chart.render(
+        merge(WITHOUT_CONVERSATIONS, *layers), name=RELEASE, namespace=NAMESPACE
+    )
     return next(text for path, text in rendered.items() if path.endswith("NOTES.txt"))
 
 
@@ -588,7 +595,7 @@ def test_every_object_carries_the_standard_labels(chart: helm.Chart) -> None:
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
         assert labels["app.kubernetes.io/component"] == "commerce"
         assert labels["app.kubernetes.io/part-of"] == "cienty"
-        assert labels["helm.sh/chart"] == "cienty-0.2.0"
+        assert labels["helm.sh/chart"] == "cienty-0.3.0"
         assert labels["app.kubernetes.io/version"] == "0.1.0"
 
 
@@ -632,7 +639,9 @@ def test_skaffold_builds_and_deploys_what_the_chart_expects(chart: helm.Chart) -
 
     manifests = render(chart, name=release["name"], namespace=release["namespace"])
     service = only(manifests, "Service")
-    [forward] = config["portForward"]
+    [forward] = [
+        f for f in config["portForward"] if f["resourceName"] == service["metadata"]["name"]
+    ]
     assert (forward["resourceType"], forward["resourceName"], forward["namespace"]) == (
         "service",
         service["metadata"]["name"],

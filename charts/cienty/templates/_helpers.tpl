@@ -149,6 +149,258 @@ CIENTY_SHUTDOWN_GRACE_SECONDS: {{ $c.shutdownGraceSeconds | toString | quote }}
 {{- end -}}
 {{- end -}}
 
+{{/* ---------------------------------------------------------------- conversations */}}
+
+{{- define "cienty.conversations.fullname" -}}
+{{- printf "%s-conversations" (include "cienty.fullname" .) -}}
+{{- end -}}
+
+{{/* Selector labels: stable for the life of a release, never the version. */}}
+{{- define "cienty.conversations.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cienty.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: conversations
+{{- end -}}
+
+{{- define "cienty.conversations.labels" -}}
+{{ include "cienty.labels" . }}
+app.kubernetes.io/component: conversations
+{{- end -}}
+
+{{- define "cienty.conversations.image" -}}
+{{- include "cienty.image" (dict "image" .Values.conversations.image "global" .Values.global "root" .) -}}
+{{- end -}}
+
+{{- define "cienty.conversations.serviceAccountName" -}}
+{{- if .Values.conversations.serviceAccount.create -}}
+{{- default (include "cienty.conversations.fullname" .) .Values.conversations.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.conversations.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret of the conversations credentials: existingSecret, or the one the chart creates. */}}
+{{- define "cienty.conversations.secretName" -}}
+{{- default (include "cienty.conversations.fullname" .) .Values.conversations.secrets.existingSecret -}}
+{{- end -}}
+
+{{/* CIENTY_COMMERCE_ADDR: conversations.commerce.addr, else this release's commerce Service. */}}
+{{- define "cienty.conversations.commerceAddr" -}}
+{{- $c := .Values.conversations -}}
+{{- if $c.commerce.addr -}}
+{{- $c.commerce.addr -}}
+{{- else -}}
+{{- printf "%s.%s.svc:%v" (include "cienty.commerce.fullname" .) .Release.Namespace .Values.commerce.ports.grpc -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Where each secret variable comes from, as YAML: NAME: {name, key, optional}. Without
+existingSecret, what conversations shares with another component defaults to that component's
+Secret: the service token and the Redis URL to commerce's (one token for the platform; the order
+events are in commerce's Redis), the pgvector URL and the Weaviate key to the knowledge
+component's. What nobody provides is read from the chart's own Secret, whose key is then
+missing when the value is empty (NOTES.txt warns). Only the variables the configuration needs
+are listed: the knowledge base's by backend, ANTHROPIC_API_KEY when a Secret is named.
+*/}}
+{{- define "cienty.conversations.secretRefs" -}}
+{{- $c := .Values.conversations -}}
+{{- $s := $c.secrets -}}
+{{- $keys := $s.existingSecretKeys -}}
+{{- $own := include "cienty.conversations.secretName" . -}}
+{{- $commerce := include "cienty.commerce.secretName" . -}}
+{{- $knowledge := include "cienty.knowledge.secretName" . -}}
+CIENTY_SERVICE_TOKEN:
+{{- if $s.existingSecret }}
+  name: {{ $own }}
+  key: {{ $keys.serviceToken }}
+{{- else if and (not $s.serviceToken) .Values.commerce.enabled }}
+  name: {{ $commerce }}
+  key: {{ include "cienty.commerce.secretKey" (dict "root" . "key" "serviceToken") }}
+{{- else }}
+  name: {{ $own }}
+  key: CIENTY_SERVICE_TOKEN
+{{- end }}
+  optional: false
+CIENTY_DATABASE_URL:
+  name: {{ $own }}
+  key: {{ ternary $keys.databaseUrl "CIENTY_DATABASE_URL" (not (empty $s.existingSecret)) }}
+  optional: false
+CIENTY_REDIS_URL:
+{{- if $s.existingSecret }}
+  name: {{ $own }}
+  key: {{ $keys.redisUrl }}
+{{- else if and (not $s.redisUrl) .Values.commerce.enabled }}
+  name: {{ $commerce }}
+  key: {{ include "cienty.commerce.secretKey" (dict "root" . "key" "redisUrl") }}
+{{- else }}
+  name: {{ $own }}
+  key: CIENTY_REDIS_URL
+{{- end }}
+  optional: false
+{{- if and $c.knowledge.enabled (eq $c.knowledge.vectorBackend "pgvector") }}
+CIENTY_KNOWLEDGE_DATABASE_URL:
+{{- if $s.existingSecret }}
+  name: {{ $own }}
+  key: {{ $keys.knowledgeDatabaseUrl }}
+{{- else if and (not $s.knowledgeDatabaseUrl) .Values.knowledge.enabled }}
+  name: {{ $knowledge }}
+  key: CIENTY_DATABASE_URL
+{{- else }}
+  name: {{ $own }}
+  key: CIENTY_KNOWLEDGE_DATABASE_URL
+{{- end }}
+  optional: false
+{{- end }}
+{{- if and $c.knowledge.enabled (eq $c.knowledge.vectorBackend "weaviate") }}
+{{- if $s.existingSecret }}
+CIENTY_WEAVIATE_API_KEY:
+  name: {{ $own }}
+  key: {{ $keys.weaviateApiKey }}
+  optional: true
+{{- else if $s.weaviateApiKey }}
+CIENTY_WEAVIATE_API_KEY:
+  name: {{ $own }}
+  key: CIENTY_WEAVIATE_API_KEY
+  optional: false
+{{- else if .Values.knowledge.enabled }}
+CIENTY_WEAVIATE_API_KEY:
+  name: {{ $knowledge }}
+  key: CIENTY_WEAVIATE_API_KEY
+  optional: true
+{{- end }}
+{{- end }}
+{{- with $c.llm.anthropicApiKeySecret.name }}
+ANTHROPIC_API_KEY:
+  name: {{ . }}
+  key: {{ $c.llm.anthropicApiKeySecret.key }}
+  optional: false
+{{- end }}
+{{- end -}}
+
+{{/* Env entries of secret variables. Args: dict "root" . "only" (list of names; empty: all). */}}
+{{- define "cienty.conversations.secretEnv" -}}
+{{- $refs := include "cienty.conversations.secretRefs" .root | fromYaml -}}
+{{- range $env, $ref := $refs }}
+{{- if or (not $.only) (has $env $.only) }}
+- name: {{ $env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.name }}
+      key: {{ $ref.key }}
+      optional: {{ $ref.optional }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Keys of the chart's own Secret (when existingSecret is empty), as YAML: NAME: value. */}}
+{{- define "cienty.conversations.ownSecretData" -}}
+{{- $s := .Values.conversations.secrets -}}
+{{- $refs := include "cienty.conversations.secretRefs" . | fromYaml -}}
+{{- $own := include "cienty.conversations.fullname" . -}}
+{{- $values := dict "CIENTY_DATABASE_URL" $s.databaseUrl "CIENTY_REDIS_URL" $s.redisUrl "CIENTY_KNOWLEDGE_DATABASE_URL" $s.knowledgeDatabaseUrl "CIENTY_WEAVIATE_API_KEY" $s.weaviateApiKey -}}
+{{- range $env, $ref := $refs }}
+{{- if and (eq $ref.name $own) (get $values $env) }}
+{{ $env }}: {{ get $values $env | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Non-secret settings, as a name → string map (ConfigMap data; inline env of the hook Job). */}}
+{{- define "cienty.conversations.config" -}}
+{{- $c := .Values.conversations -}}
+CIENTY_ENVIRONMENT: {{ $c.environment | quote }}
+CIENTY_GRPC_PORT: {{ $c.ports.grpc | toString | quote }}
+CIENTY_METRICS_PORT: {{ $c.ports.metrics | toString | quote }}
+CIENTY_LOG_LEVEL: {{ $c.logLevel | quote }}
+CIENTY_LOG_FORMAT: {{ $c.logFormat | quote }}
+CIENTY_SHUTDOWN_GRACE_SECONDS: {{ $c.shutdownGraceSeconds | toString | quote }}
+CIENTY_DATABASE_POOL_SIZE: {{ $c.databasePoolSize | toString | quote }}
+CIENTY_COMMERCE_ADDR: {{ include "cienty.conversations.commerceAddr" . | quote }}
+CIENTY_COMMERCE_TIMEOUT_SECONDS: {{ $c.commerce.timeoutSeconds | toString | quote }}
+CIENTY_AGENT_MAX_STEPS: {{ $c.agent.maxSteps | toString | quote }}
+CIENTY_AGENT_TURN_TIMEOUT_SECONDS: {{ $c.agent.turnTimeoutSeconds | toString | quote }}
+CIENTY_AGENT_HISTORY_TOKENS: {{ $c.agent.historyTokens | toString | quote }}
+CIENTY_AGENT_MAX_REPLY_TOKENS: {{ $c.agent.maxReplyTokens | toString | quote }}
+CIENTY_HANDOVER_AFTER_FAILURES: {{ $c.agent.handoverAfterFailures | toString | quote }}
+CIENTY_PROPOSAL_TTL_MINUTES: {{ $c.agent.proposalTtlMinutes | toString | quote }}
+CIENTY_DUPLICATE_WAIT_SECONDS: {{ $c.agent.duplicateWaitSeconds | toString | quote }}
+CIENTY_OUTBOUND_STREAM: {{ $c.streams.outbound | quote }}
+CIENTY_EVENTS_STREAM: {{ $c.streams.events | quote }}
+CIENTY_STREAM_MAX_LENGTH: {{ $c.streams.maxLength | toString | quote }}
+CIENTY_OUTBOX_POLL_SECONDS: {{ $c.streams.outboxPollSeconds | toString | quote }}
+CIENTY_NOTIFICATIONS_ENABLED: {{ $c.notifications.enabled | toString | quote }}
+CIENTY_ORDER_EVENTS_STREAM: {{ $c.notifications.orderEventsStream | quote }}
+CIENTY_ORDER_EVENTS_GROUP: {{ $c.notifications.orderEventsGroup | quote }}
+CIENTY_ORDER_UPDATE_TEMPLATE: {{ $c.notifications.orderUpdateTemplate | quote }}
+{{- if $c.knowledge.enabled }}
+CIENTY_KNOWLEDGE_RESULTS: {{ $c.knowledge.results | toString | quote }}
+CIENTY_VECTOR_BACKEND: {{ $c.knowledge.vectorBackend | quote }}
+{{- with $c.knowledge.weaviateUrl }}
+CIENTY_WEAVIATE_URL: {{ . | quote }}
+{{- end }}
+CIENTY_EMBEDDING_URL: {{ $c.knowledge.embeddingUrl | quote }}
+CIENTY_EMBEDDING_MODEL: {{ $c.knowledge.embeddingModel | quote }}
+CIENTY_KNOWLEDGE_COLLECTION: {{ $c.knowledge.collection | quote }}
+{{- else }}
+{{- /* Empty: the agent has no knowledge base tool (unset would mean a localhost default). */}}
+CIENTY_KNOWLEDGE_DATABASE_URL: ""
+{{- end }}
+CIENTY_LLM_PRIMARY_URL: {{ $c.llm.primaryUrl | quote }}
+CIENTY_LLM_PRIMARY_MODEL: {{ $c.llm.primaryModel | quote }}
+{{- with $c.llm.fallbackModel }}
+CIENTY_LLM_FALLBACK_MODEL: {{ . | quote }}
+{{- end }}
+{{- with $c.llm.anthropicBaseUrl }}
+ANTHROPIC_BASE_URL: {{ . | quote }}
+{{- end }}
+CIENTY_LLM_FIRST_TOKEN_TIMEOUT_SECONDS: {{ $c.llm.firstTokenTimeoutSeconds | toString | quote }}
+CIENTY_LLM_TOTAL_TIMEOUT_SECONDS: {{ $c.llm.totalTimeoutSeconds | toString | quote }}
+{{- range $k, $v := $c.extraEnv }}
+{{ $k }}: {{ $v | toString | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Refuse settings that cannot work together. */}}
+{{- define "cienty.conversations.validate" -}}
+{{- $c := .Values.conversations -}}
+{{- if le (float64 $c.terminationGracePeriodSeconds) (addf $c.shutdownGraceSeconds $c.preStopSleepSeconds) -}}
+{{- fail (printf "conversations.terminationGracePeriodSeconds (%v) must exceed conversations.preStopSleepSeconds + conversations.shutdownGraceSeconds (%v + %v), or the drain is cut short by SIGKILL" $c.terminationGracePeriodSeconds $c.preStopSleepSeconds $c.shutdownGraceSeconds) -}}
+{{- end -}}
+{{- if lt (float64 $c.shutdownGraceSeconds) (float64 $c.agent.turnTimeoutSeconds) -}}
+{{- fail (printf "conversations.shutdownGraceSeconds (%v) must be at least conversations.agent.turnTimeoutSeconds (%v), or a rollout cuts customer turns short" $c.shutdownGraceSeconds $c.agent.turnTimeoutSeconds) -}}
+{{- end -}}
+{{- if and $c.autoscaling.enabled (gt (int $c.autoscaling.minReplicas) (int $c.autoscaling.maxReplicas)) -}}
+{{- fail "conversations.autoscaling.minReplicas must not exceed conversations.autoscaling.maxReplicas" -}}
+{{- end -}}
+{{- if and (not $c.commerce.addr) (not .Values.commerce.enabled) -}}
+{{- fail "conversations.commerce.addr is empty and commerce.enabled is false: set the address of the commerce gRPC API conversations calls" -}}
+{{- end -}}
+{{- if and $c.llm.fallbackModel (not $c.llm.anthropicApiKeySecret.name) -}}
+{{- fail "conversations.llm.fallbackModel needs conversations.llm.anthropicApiKeySecret.name (the Secret holding ANTHROPIC_API_KEY); the LLM client refuses a fallback without a key" -}}
+{{- end -}}
+{{- if gt (float64 $c.llm.firstTokenTimeoutSeconds) (float64 $c.llm.totalTimeoutSeconds) -}}
+{{- fail "conversations.llm.firstTokenTimeoutSeconds must not exceed conversations.llm.totalTimeoutSeconds" -}}
+{{- end -}}
+{{- if $c.knowledge.enabled -}}
+{{- if and (eq $c.knowledge.vectorBackend "weaviate") (not $c.knowledge.weaviateUrl) -}}
+{{- fail "conversations.knowledge.vectorBackend weaviate needs conversations.knowledge.weaviateUrl" -}}
+{{- end -}}
+{{- $k := .Values.knowledge -}}
+{{- if $k.enabled -}}
+{{- if not $k.embeddingUrl -}}
+{{- fail "knowledge.embeddingUrl is empty, so the knowledge base is embedded with the packaged MiniLM in-process, which conversations (no torch in its image) cannot run to embed its queries: set knowledge.embeddingUrl and knowledge.embeddingModel to the endpoint conversations.knowledge uses, or set conversations.knowledge.enabled=false" -}}
+{{- end -}}
+{{- if ne $k.embeddingModel $c.knowledge.embeddingModel -}}
+{{- fail (printf "conversations.knowledge.embeddingModel (%s) differs from knowledge.embeddingModel (%s): the agent must embed its queries with the model that embedded the knowledge base" $c.knowledge.embeddingModel $k.embeddingModel) -}}
+{{- end -}}
+{{- if ne $k.vectorBackend $c.knowledge.vectorBackend -}}
+{{- fail (printf "conversations.knowledge.vectorBackend (%s) differs from knowledge.vectorBackend (%s): the agent would search a store the knowledge operator does not fill" $c.knowledge.vectorBackend $k.vectorBackend) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* ---------------------------------------------------------------- knowledge */}}
 
 {{/* Shared settings of the operator and its Jobs: the ConfigMap and the chart's Secret. */}}
