@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+
 from cienty_conversations.domain.conversations import Channel, Inbound
 from cienty_conversations.evaluation.memory import (
     InMemoryCommerce,
@@ -21,9 +24,6 @@ from cienty_conversations.repository.tables import Base
 from cienty_conversations.server import ConversationsApp, conversations_app
 from cienty_conversations.service.conversations import ConversationService
 from cienty_conversations.settings import ConversationsSettings
-from redis.asyncio import Redis
-from sqlalchemy import text
-
 from cienty_dev.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.conversations.scripted import ScriptedModel
 

@@ -14,7 +14,6 @@ from cienty_conversations.domain.conversations import Author, Message
 from cienty_conversations.domain.money import amounts_in, format_brl
 from cienty_conversations.evaluation.memory import InMemoryKnowledge
 from cienty_conversations.ports import KnowledgeHit
-
 from tests.conversations.conftest import CUSTOMER_ID, KNOWLEDGE, Harness, seeded_commerce
 from tests.conversations.scripted import Calls, Say, ScriptedModel, call
 

@@ -13,10 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cienty_conversations.clients.knowledge import KnowledgeBase
-from cienty_conversations.domain import replies
-from cienty_conversations.server import conversations_app
-from cienty_conversations.settings import ConversationsSettings
 from redis.asyncio import Redis
 from sqlalchemy import text
 
@@ -33,6 +29,10 @@ from cienty.conversations.v1 import conversations_pb2_grpc
 from cienty_commerce.repository.tables import Base as CommerceBase
 from cienty_commerce.server import commerce_app
 from cienty_commerce.settings import CommerceSettings
+from cienty_conversations.clients.knowledge import KnowledgeBase
+from cienty_conversations.domain import replies
+from cienty_conversations.server import conversations_app
+from cienty_conversations.settings import ConversationsSettings
 from cienty_dev.embedded import EmbeddedPostgres, EmbeddedRedis
 from cienty_kit.grpc.client import service_channel
 from cienty_knowledge.embeddings.local import LocalEmbedder

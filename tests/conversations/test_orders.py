@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from cienty_conversations.domain import replies
 from cienty_conversations.domain.proposals import CONFIRM_PREFIX, DECLINE_PREFIX
-
 from tests.conversations.conftest import (
     CUSTOMER_ID,
     MY_ORDER_ID,

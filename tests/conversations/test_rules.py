@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from cienty_conversations.domain import intents, replies
 from cienty_conversations.domain.conversations import ConversationStatus
-
 from cienty_kit.errors import FailedPrecondition, InvalidArgument
 from tests.conversations.conftest import STRANGER_PHONE, Harness
 from tests.conversations.scripted import Say, call

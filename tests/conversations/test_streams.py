@@ -8,12 +8,12 @@ import uuid
 from typing import Any
 
 import pytest
-from cienty_conversations.domain import replies
-from cienty_conversations.service.events import EventFeed
-from cienty_conversations.service.notifications import OrderNotifier
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from cienty_conversations.domain import replies
+from cienty_conversations.service.events import EventFeed
+from cienty_conversations.service.notifications import OrderNotifier
 from tests.conversations.conftest import CUSTOMER_ID, MY_ORDER_ID, PHONE, Harness
 from tests.conversations.scripted import Say
 

@@ -7,9 +7,9 @@ import json
 from datetime import timedelta
 
 import pytest
+
 from cienty_conversations.domain import replies
 from cienty_conversations.domain.conversations import ConversationStatus
-
 from cienty_kit.errors import InvalidArgument
 from tests.conversations.conftest import PHONE, Harness
 from tests.conversations.scripted import Down, Say, call

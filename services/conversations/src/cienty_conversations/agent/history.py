@@ -10,8 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cienty_conversations.domain.conversations import Author, Message
-from cienty_conversations.repository.conversations import StoredToolCall
+from cienty_conversations.domain.conversations import Author, Message, StoredToolCall
 from cienty_llm.types import Message as ChatMessage
 from cienty_llm.types import ToolCall
 

@@ -14,10 +14,9 @@ from cienty_conversations.agent.grounding import render_citations, ungrounded_am
 from cienty_conversations.agent.history import Turn, fit, summarise
 from cienty_conversations.agent.prompt import system_prompt
 from cienty_conversations.agent.tools import Identity, Toolbox, grounded_amounts
-from cienty_conversations.domain.conversations import HandoverReason, OutgoingText
+from cienty_conversations.domain.conversations import HandoverReason, NewToolCall, OutgoingText
 from cienty_conversations.domain.proposals import Proposal
 from cienty_conversations.ports import KnowledgeHit
-from cienty_conversations.repository.conversations import NewToolCall
 from cienty_kit.logging import get_logger
 from cienty_llm.errors import InvalidModelOutput, LLMRequestError, LLMUnavailable
 from cienty_llm.types import ChatRequest, Completion, ToolChoice

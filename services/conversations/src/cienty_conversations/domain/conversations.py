@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from cienty_kit.errors import InvalidArgument
 
@@ -142,3 +144,29 @@ class Conversation:
     @property
     def bot_answers(self) -> bool:
         return self.status is ConversationStatus.BOT
+
+
+@dataclass(frozen=True, slots=True)
+class NewToolCall:
+    """A tool call the agent made in a turn, to store with the turn."""
+
+    step: int
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    result: Any
+    is_error: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToolCall:
+    """A stored tool call, with the customer message whose turn made it."""
+
+    message_id: uuid.UUID
+    step: int
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    result: Any
+    is_error: bool
+    created_at: datetime

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -20,6 +19,8 @@ from cienty_conversations.domain.conversations import (
     Inbound,
     Media,
     Message,
+    NewToolCall,
+    StoredToolCall,
     ToolCallRecord,
 )
 from cienty_conversations.repository.tables import ConversationRow, MessageRow, ToolCallRow
@@ -36,28 +37,6 @@ class StoredInbound:
     conversation_id: uuid.UUID
     turn_state: str
     handed_off: bool
-
-
-@dataclass(frozen=True, slots=True)
-class NewToolCall:
-    step: int
-    call_id: str
-    name: str
-    arguments: dict[str, Any]
-    result: Any
-    is_error: bool
-
-
-@dataclass(frozen=True, slots=True)
-class StoredToolCall:
-    message_id: uuid.UUID
-    step: int
-    call_id: str
-    name: str
-    arguments: dict[str, Any]
-    result: Any
-    is_error: bool
-    created_at: datetime
 
 
 def conversation_from_row(row: ConversationRow) -> Conversation:

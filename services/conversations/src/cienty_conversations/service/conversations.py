@@ -35,6 +35,7 @@ from cienty_conversations.domain.conversations import (
     HandoverReason,
     Inbound,
     Message,
+    NewToolCall,
     OutgoingText,
     ToolCallRecord,
 )
@@ -48,7 +49,6 @@ from cienty_conversations.domain.proposals import (
 from cienty_conversations.ports import Commerce, CommerceRejected, CommerceUnavailable, CustomerInfo
 from cienty_conversations.repository.conversations import (
     ConversationRepository,
-    NewToolCall,
     conversation_from_row,
     message_from_row,
     tool_call_record,
