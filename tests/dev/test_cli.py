@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from cienty.commerce.v1 import catalog_pb2, catalog_pb2_grpc
+from cienty.conversations.v1 import conversations_pb2, conversations_pb2_grpc
 from cienty_dev.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from cienty_kit.cli import main
 
@@ -22,7 +23,7 @@ from cienty_kit.cli import main
 def test_components_register_their_commands() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
-    for group in ("commerce", "dev", "demo"):
+    for group in ("commerce", "conversations", "eval", "dev", "demo"):
         assert re.search(rf"^\s+{group}\s", result.output, re.MULTILINE), result.output
     commerce = CliRunner().invoke(main, ["commerce", "--help"])
     assert "migrate" in commerce.output
@@ -47,6 +48,7 @@ def test_demo_seed_is_repeatable(
 
 def test_dev_up_serves_the_seeded_platform_and_stops_cleanly(tmp_path: Path) -> None:
     grpc_port, metrics_port, redis_port = free_port(), free_port(), free_port()
+    agent_port, agent_metrics_port = free_port(), free_port()
     process = subprocess.Popen(
         [
             sys.executable, "-m", "cienty_kit", "dev", "up",
@@ -54,8 +56,15 @@ def test_dev_up_serves_the_seeded_platform_and_stops_cleanly(tmp_path: Path) -> 
             "--commerce-port", str(grpc_port),
             "--commerce-metrics-port", str(metrics_port),
             "--redis-port", str(redis_port),
+            "--conversations-port", str(agent_port),
+            "--conversations-metrics-port", str(agent_metrics_port),
         ],
-        env={**os.environ, "CIENTY_SERVICE_TOKEN": "dev-up-token"},
+        # Nothing listens there: the agent hands conversations to staff, as documented.
+        env={
+            **os.environ,
+            "CIENTY_SERVICE_TOKEN": "dev-up-token",
+            "CIENTY_LLM_PRIMARY_URL": f"http://127.0.0.1:{free_port()}/v1",
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -63,6 +72,8 @@ def test_dev_up_serves_the_seeded_platform_and_stops_cleanly(tmp_path: Path) -> 
     try:
         product = _search_until_up(f"127.0.0.1:{grpc_port}", "dev-up-token")
         assert "Dipirona" in product
+        reply = _message_until_up(f"127.0.0.1:{agent_port}", "dev-up-token")
+        assert reply.handed_off  # a demo pharmacy asked for a person
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
     finally:
@@ -71,10 +82,35 @@ def test_dev_up_serves_the_seeded_platform_and_stops_cleanly(tmp_path: Path) -> 
             process.communicate()
     assert process.returncode == 0, output
     assert f"commerce gRPC      localhost:{grpc_port}" in output
+    assert f"conversations gRPC localhost:{agent_port}" in output
+    assert "migrated: commerce, conversations" in output
     assert "knowledge: ingesting knowledge/samples/distribuidora in the background" in output
     assert "/cienty_knowledge" in output  # the knowledge base's own database
     assert "grpc_server_stopped" in output
     assert output.rstrip().endswith("stopped")
+
+
+def _message_until_up(address: str, token: str) -> conversations_pb2.AgentReply:
+    deadline = time.monotonic() + 90
+    with grpc.insecure_channel(address) as channel:
+        stub = conversations_pb2_grpc.ConversationServiceStub(channel)
+        while True:
+            try:
+                reply: conversations_pb2.AgentReply = stub.HandleMessage(
+                    conversations_pb2.InboundMessage(
+                        channel=conversations_pb2.CHANNEL_WHATSAPP,
+                        external_id="wamid.dev-up",
+                        from_phone="+5511955309902",
+                        text="quero falar com um atendente",
+                    ),
+                    metadata=(("authorization", f"Bearer {token}"),),
+                    timeout=5,
+                )
+                return reply
+            except grpc.RpcError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
 
 
 def _search_until_up(address: str, token: str) -> str:

@@ -18,9 +18,12 @@ from cienty_commerce.repository.product_cache import ProductCache
 from cienty_commerce.service.catalog import CatalogService
 from cienty_commerce.service.customers import CustomerService
 from cienty_commerce.settings import CommerceSettings
+from cienty_conversations.migrations.runner import upgrade as upgrade_conversations
 from cienty_dev.embedded import EmbeddedPostgres, EmbeddedRedis
 from cienty_kit.database import Database, create_engine
 from cienty_kit.redis import create_redis
+from cienty_llm.factory import describe
+from cienty_llm.settings import LLMSettings
 
 # The sample knowledge base, relative to the repository root where `make run` starts.
 SAMPLE_KNOWLEDGE = Path("knowledge/samples/distribuidora")
@@ -67,6 +70,8 @@ def dev() -> None:
 )
 @click.option("--commerce-port", default=50051, show_default=True)
 @click.option("--commerce-metrics-port", default=9101, show_default=True)
+@click.option("--conversations-port", default=50052, show_default=True)
+@click.option("--conversations-metrics-port", default=9102, show_default=True)
 @click.option("--redis-port", default=6380, show_default=True)
 @click.option(
     "--knowledge",
@@ -81,6 +86,8 @@ def up(
     data_dir: Path,
     commerce_port: int,
     commerce_metrics_port: int,
+    conversations_port: int,
+    conversations_metrics_port: int,
     redis_port: int,
     knowledge_dir: Path,
 ) -> None:
@@ -97,6 +104,7 @@ def up(
     jobs: list[subprocess.Popen[bytes]] = []
     try:
         database_url = postgres.database_url("cienty")
+        conversations_url = postgres.database_url("cienty_conversations")
         knowledge_url = postgres.database_url("cienty_knowledge")
         redis.start()
         env = {
@@ -108,7 +116,8 @@ def up(
         }
         settings = CommerceSettings(database_url=database_url, redis_url=redis.url)
         upgrade(database_url)
-        click.echo("migrated: commerce")
+        upgrade_conversations(conversations_url)
+        click.echo("migrated: commerce, conversations")
         click.echo(asyncio.run(_seed(settings)))
         services.append(
             subprocess.Popen(
@@ -117,6 +126,20 @@ def up(
                     **env,
                     "CIENTY_GRPC_PORT": str(commerce_port),
                     "CIENTY_METRICS_PORT": str(commerce_metrics_port),
+                },
+            )
+        )
+        llm_settings = LLMSettings()
+        services.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "cienty_kit", "conversations", "serve"],
+                env={
+                    **env,
+                    "CIENTY_DATABASE_URL": conversations_url,
+                    "CIENTY_KNOWLEDGE_DATABASE_URL": knowledge_url,
+                    "CIENTY_COMMERCE_ADDR": f"localhost:{commerce_port}",
+                    "CIENTY_GRPC_PORT": str(conversations_port),
+                    "CIENTY_METRICS_PORT": str(conversations_metrics_port),
                 },
             )
         )
@@ -134,12 +157,22 @@ def up(
             f"  commerce gRPC      localhost:{commerce_port}  "
             f"(metadata: authorization: Bearer {token})\n"
             f"  commerce metrics   http://localhost:{commerce_metrics_port}/metrics\n"
+            f"  conversations gRPC localhost:{conversations_port}  (the agent)\n"
+            f"  conversations metrics http://localhost:{conversations_metrics_port}/metrics\n"
+            f"  agent model        {'; '.join(describe(llm_settings))}\n"
+            "                     (no model answering there: every conversation goes to staff;\n"
+            "                     `cienty llm serve --profile cpu` or CIENTY_LLM_* to change)\n"
             f"  PostgreSQL         {database_url}\n"
             f"  knowledge base     {knowledge_url}  (pgvector; {knowledge_state})\n"
             f"  Redis              {redis.url}\n"
             f"  try: grpcurl -plaintext -H 'authorization: Bearer {token}' "
             f'-d \'{{"query": "dipirona"}}\' localhost:{commerce_port} '
             "cienty.commerce.v1.CatalogService/SearchProducts\n"
+            f"  try: grpcurl -plaintext -H 'authorization: Bearer {token}' -d "
+            '\'{"channel": "CHANNEL_WHATSAPP", "external_id": "wamid.demo1", '
+            '"from_phone": "+5511955309902", "text": "quero falar com um atendente"}\' '
+            f"localhost:{conversations_port} "
+            "cienty.conversations.v1.ConversationService/HandleMessage\n"
             f"  try: CIENTY_DATABASE_URL='{knowledge_url}' cienty kb search "
             '"qual o pedido mínimo?"\n'
         )
