@@ -322,6 +322,7 @@ def test_schema_accepts_defaults_and_a_full_configuration(chart: helm.Chart) -> 
         pytest.param({"conversations": {"image": {"digest": "latest"}}}, id="digest"),
         pytest.param({"conversations": {"databasePoolSize": 0}}, id="pool-size"),
         pytest.param({"conversations": {"commerce": {"addr": "http://c:1"}}}, id="addr-url"),
+        pytest.param({"conversations": {"commerce": {"addr": "commerce"}}}, id="addr-no-port"),
         pytest.param({"conversations": {"commerce": {"timeoutSeconds": 0}}}, id="timeout-0"),
         pytest.param({"conversations": {"agent": {"maxSteps": 21}}}, id="max-steps-21"),
         pytest.param({"conversations": {"agent": {"historyTokens": 100}}}, id="history"),
@@ -831,8 +832,9 @@ def test_commerce_addr_is_the_release_s_commerce_service(chart: helm.Chart) -> N
         host, port = config_data(manifests)["CIENTY_COMMERCE_ADDR"].rsplit(":", 1)
         assert host == f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc"
         assert int(port) == grpc
-    external = {"commerce": {"enabled": False}, "conversations": {"commerce": {"addr": "c:443"}}}
-    assert config_data(render_all(chart, external))["CIENTY_COMMERCE_ADDR"] == "c:443"
+    for addr in ("commerce.example.internal:443", "dns:///commerce-headless:50051", "[::1]:5"):
+        external = {"commerce": {"enabled": False}, "conversations": {"commerce": {"addr": addr}}}
+        assert config_data(render_all(chart, external))["CIENTY_COMMERCE_ADDR"] == addr
 
 
 def test_llm_defaults_to_the_in_cluster_ray_serve_application(chart: helm.Chart) -> None:
