@@ -86,12 +86,15 @@ class _Claimed:
 
 
 @dataclass
-class _Stored:
-    """The message was handled already (or is being handled elsewhere: `busy`)."""
+class _Done:
+    """The message was handled already: its stored reply is the answer."""
 
     conversation_id: uuid.UUID
     message_id: uuid.UUID
-    busy: bool = False
+
+
+class _Busy:
+    """Another turn of the conversation (maybe this very message's) holds the lease."""
 
 
 @dataclass
@@ -131,7 +134,7 @@ class ConversationService:
             claim = await self._claim(inbound)
             if isinstance(claim, _Claimed):
                 break
-            if not claim.busy:
+            if isinstance(claim, _Done):
                 metrics.MESSAGES.labels(outcome="duplicate").inc()
                 return await self._stored_reply(claim)
             if time.monotonic() >= deadline:
@@ -145,12 +148,12 @@ class ConversationService:
         metrics.TURN_SECONDS.observe(time.monotonic() - started)
         return result
 
-    async def _claim(self, inbound: Inbound) -> _Claimed | _Stored:
+    async def _claim(self, inbound: Inbound) -> _Claimed | _Done | _Busy:
         async with self.database.transaction() as session:
             repo = ConversationRepository(session)
             stored = await repo.inbound_by_external_id(inbound.channel, inbound.external_id)
             if stored is not None and stored.turn_state == "done":
-                return _Stored(stored.conversation_id, stored.id)
+                return _Done(stored.conversation_id, stored.id)
             if stored is not None:
                 row = await repo.get(stored.conversation_id, for_update=True)
                 assert row is not None
@@ -159,7 +162,7 @@ class ConversationService:
                 row = await repo.open_for_update(inbound.channel, inbound.phone)
                 added = await repo.add_inbound(row.id, inbound)
                 if added is None:  # the same message arrived concurrently and won the insert
-                    return _Stored(row.id, uuid.uuid4(), busy=True)
+                    return _Busy()
                 message_id = added.id
                 await repo.touch(row, inbound.text or "[mídia]")
                 customer_message = message_from_row(
@@ -169,14 +172,14 @@ class ConversationService:
             now = self.clock()
             holder, lease = row.turn_message_id, row.turn_lease_until
             if holder is not None and lease is not None and lease > now:
-                return _Stored(row.id, message_id, busy=True)
+                return _Busy()
             row.turn_message_id = message_id
             row.turn_lease_until = now + timedelta(seconds=self.turn_timeout_seconds) + LEASE_MARGIN
             conversation = conversation_from_row(row)
         metrics.MESSAGES.labels(outcome="claimed").inc()
         return _Claimed(conversation, message_id)
 
-    async def _stored_reply(self, stored: _Stored) -> HandleResult:
+    async def _stored_reply(self, stored: _Done) -> HandleResult:
         async with self.database.read() as session:
             repo = ConversationRepository(session)
             rows = await repo.replies_to(stored.message_id)
@@ -383,19 +386,17 @@ class ConversationService:
         if lost:
             # Our lease expired and another process took the turn: its answer is the one.
             log.warning("turn_lease_lost", conversation_id=claim.conversation.id)
-            return await self.handle_message_result(conversation_id, claim.message_id)
+            return await self._await_reply(conversation_id, claim.message_id)
         self.on_outbox_written()
         return result
 
-    async def handle_message_result(
-        self, conversation_id: uuid.UUID, message_id: uuid.UUID
-    ) -> HandleResult:
+    async def _await_reply(self, conversation_id: uuid.UUID, message_id: uuid.UUID) -> HandleResult:
         deadline = time.monotonic() + self.duplicate_wait_seconds
         while True:
             async with self.database.read() as session:
                 inbound = await session.get(MessageRow, message_id)
             if inbound is not None and inbound.turn_state == "done":
-                return await self._stored_reply(_Stored(conversation_id, message_id))
+                return await self._stored_reply(_Done(conversation_id, message_id))
             if time.monotonic() >= deadline:
                 raise Unavailable("the message is still being handled; retry")
             await asyncio.sleep(0.1)
