@@ -31,9 +31,11 @@ from cienty_commerce.server import commerce_app
 from cienty_commerce.settings import CommerceSettings
 from cienty_conversations.clients.knowledge import KnowledgeBase
 from cienty_conversations.domain import replies
+from cienty_conversations.repository.tables import Base as ConversationsBase
 from cienty_conversations.server import conversations_app
 from cienty_conversations.settings import ConversationsSettings
 from cienty_dev.embedded import EmbeddedPostgres, EmbeddedRedis
+from cienty_kit.database import Database, create_engine
 from cienty_kit.grpc.client import service_channel
 from cienty_knowledge.embeddings.local import LocalEmbedder
 from cienty_knowledge.ingest import ingest
@@ -104,10 +106,11 @@ async def platform(
         grpc_port=0,
         outbox_poll_seconds=0.05,
     )
+    # Empty tables before anything runs: other suites leave commerce events unpublished, which
+    # the relay would otherwise send to the notifier.
+    await truncate(database_url, CommerceBase)
+    await truncate(conversations_database_url, ConversationsBase)
     async with commerce_app(commerce_settings) as commerce:
-        tables = ", ".join(t.name for t in CommerceBase.metadata.sorted_tables)
-        async with commerce.customers._db.transaction() as session:
-            await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         commerce_port = await commerce.server.start()
         settings = ConversationsSettings(
             environment="test",
@@ -124,11 +127,6 @@ async def platform(
             LLMSettings(primary_url=model_server.url + "/v1", primary_model=MODEL)
         )
         async with conversations_app(settings, model=model, knowledge=knowledge) as app:
-            from cienty_conversations.repository.tables import Base
-
-            tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            async with app.database.transaction() as session:
-                await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             port = await app.server.start()
             staff = service_channel(f"127.0.0.1:{commerce_port}", TOKEN, actor="staff:logistica")
             gateway = service_channel(f"127.0.0.1:{port}", TOKEN, actor="whatsapp-gateway")
@@ -145,6 +143,16 @@ async def platform(
         await model.aclose()
         await commerce.server.stop(0)
     await redis.aclose()
+
+
+async def truncate(url: str, base: Any) -> None:
+    database = Database(create_engine(url, pool_size=1))
+    try:
+        tables = ", ".join(t.name for t in base.metadata.sorted_tables)
+        async with database.transaction() as session:
+            await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        await database.dispose()
 
 
 def whatsapp(text: str, external_id: str, reply_id: str = "") -> pb.InboundMessage:
