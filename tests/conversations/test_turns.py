@@ -10,7 +10,9 @@ import pytest
 
 from cienty_conversations.domain import replies
 from cienty_conversations.domain.conversations import ConversationStatus
-from cienty_kit.errors import InvalidArgument
+from cienty_conversations.service.conversations import _Claimed
+from cienty_kit.errors import InvalidArgument, Unavailable
+from cienty_llm.types import ChatRequest, Completion
 from tests.conversations.conftest import PHONE, Harness
 from tests.conversations.scripted import Down, Say, call
 
@@ -72,14 +74,14 @@ async def test_messages_of_one_chat_take_turns(harness: Harness) -> None:
     assert len(await harness.outbox()) == 2
 
 
-async def test_a_crash_before_the_reply_is_stored_is_redone_on_redelivery(
+async def test_a_failure_before_the_reply_is_stored_is_redone_on_redelivery(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = harness.service
     original = service._store_turn
 
     async def crash(*args: object, **kwargs: object) -> object:
-        raise ConnectionResetError("the pod died")
+        raise ConnectionResetError("the database connection dropped")
 
     monkeypatch.setattr(service, "_store_turn", crash)
     harness.model.script(Say("resposta perdida"))
@@ -87,13 +89,47 @@ async def test_a_crash_before_the_reply_is_stored_is_redone_on_redelivery(
         await service.handle_message(harness.inbound("oi", external_id="wamid.crash"))
     assert await harness.outbox() == []
 
+    # The failed turn freed the conversation: the redelivery is handled at once.
     monkeypatch.setattr(service, "_store_turn", original)
-    # While the lost turn's lease runs, a redelivery waits; after it, the turn is redone.
-    harness.clock.offset += timedelta(minutes=5)
     harness.model.script(Say("resposta refeita"))
     result = await service.handle_message(harness.inbound("oi", external_id="wamid.crash"))
     assert [m.text for m in result.messages] == ["resposta refeita"]
     assert [e["text"] for e in await harness.outbox()] == ["resposta refeita"]
+
+
+async def test_a_turn_whose_process_died_is_redone_once_its_lease_expires(
+    harness: Harness,
+) -> None:
+    service = harness.service
+    inbound = harness.inbound("oi", external_id="wamid.died")
+    # A process claimed the message, then died without a word: only its lease is left.
+    assert isinstance(await service._claim(inbound), _Claimed)
+    service.duplicate_wait_seconds = 0.2
+    with pytest.raises(Unavailable, match="retry"):
+        await service.handle_message(inbound)
+    assert harness.model.requests == []
+
+    harness.clock.offset += timedelta(minutes=5)
+    harness.model.script(Say("resposta refeita"))
+    result = await service.handle_message(inbound)
+    assert [m.text for m in result.messages] == ["resposta refeita"]
+
+
+async def test_a_caller_that_gives_up_does_not_abort_the_turn(harness: Harness) -> None:
+    class Slow:
+        async def complete(self, request: ChatRequest) -> Completion:
+            await asyncio.sleep(0.3)
+            return await harness.model.complete(request)
+
+    harness.service.agent.model = Slow()
+    harness.model.script(Say("cheguei"))
+    inbound = harness.inbound("oi", external_id="wamid.deadline")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(harness.service.handle_message(inbound), 0.05)
+    # The retry finds the turn finished (or waits for it), and nothing ran twice.
+    result = await harness.service.handle_message(inbound)
+    assert [m.text for m in result.messages] == ["cheguei"]
+    assert len(harness.model.requests) == 1
 
 
 async def test_every_provider_down_hands_over_with_a_polite_message(harness: Harness) -> None:

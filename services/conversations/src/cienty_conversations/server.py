@@ -163,6 +163,7 @@ async def conversations_app(
         try:
             yield ConversationsApp(server, service, relay, notifier, redis, database)
         finally:
+            await service.wait_for_turns()
             for task, stop in background:
                 stop()
                 try:

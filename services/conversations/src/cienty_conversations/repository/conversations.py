@@ -225,6 +225,17 @@ class ConversationRepository:
         )
         return list(rows.all())
 
+    async def release_turn(self, conversation_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        """Frees the conversation's turn lease if this message still holds it."""
+        await self._session.execute(
+            update(ConversationRow)
+            .where(
+                ConversationRow.id == conversation_id,
+                ConversationRow.turn_message_id == message_id,
+            )
+            .values(turn_message_id=None, turn_lease_until=None)
+        )
+
     async def finish_turn(self, message_id: uuid.UUID, *, handed_off: bool) -> None:
         await self._session.execute(
             update(MessageRow)

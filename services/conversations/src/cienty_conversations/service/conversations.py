@@ -123,6 +123,7 @@ class ConversationService:
     duplicate_wait_seconds: float = 30.0
     on_outbox_written: Callable[[], None] = lambda: None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _turns: set[asyncio.Task[HandleResult]] = field(default_factory=set, init=False, repr=False)
 
     # ------------------------------------------------------------------ customer messages
     async def handle_message(self, inbound: Inbound) -> HandleResult:
@@ -143,10 +144,38 @@ class ConversationService:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
-        decision = await self._decide(claim.conversation, inbound, claim.message_id)
-        result = await self._finish(claim, decision)
+        # The turn runs to its end even if the caller gives up (a gRPC deadline, a cancelled
+        # call): its retry then finds the stored reply instead of a lease to wait out.
+        turn = asyncio.create_task(self._run_turn(claim, inbound))
+        self._turns.add(turn)
+        turn.add_done_callback(self._turns.discard)
+        result = await asyncio.shield(turn)
         metrics.TURN_SECONDS.observe(time.monotonic() - started)
         return result
+
+    async def _run_turn(self, claim: _Claimed, inbound: Inbound) -> HandleResult:
+        try:
+            decision = await self._decide(claim.conversation, inbound, claim.message_id)
+            return await self._finish(claim, decision)
+        except BaseException:
+            # A failure we can see (a bug, the database away) frees the conversation at once
+            # for a redelivery; a process that dies leaves the lease to expire.
+            await self._release(claim)
+            raise
+
+    async def _release(self, claim: _Claimed) -> None:
+        try:
+            async with self.database.transaction() as session:
+                await ConversationRepository(session).release_turn(
+                    uuid.UUID(claim.conversation.id), claim.message_id
+                )
+        except Exception:
+            log.warning("turn_release_failed", conversation_id=claim.conversation.id)
+
+    async def wait_for_turns(self) -> None:
+        """Lets turns whose callers gave up finish (called on shutdown)."""
+        if self._turns:
+            await asyncio.gather(*self._turns, return_exceptions=True)
 
     async def _claim(self, inbound: Inbound) -> _Claimed | _Done | _Busy:
         async with self.database.transaction() as session:
