@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import text
 
 from cienty_conversations.domain import replies
 from cienty_conversations.service.events import EventFeed
@@ -193,3 +194,30 @@ async def test_events_of_unknown_customers_are_acknowledged_and_dropped(harness:
     assert await harness.outbox() == []
     pending: Any = await harness.redis.xpending(ORDER_EVENTS, "conversations")
     assert pending["pending"] == 0
+
+
+async def test_housekeeping_deletes_only_what_is_past_its_retention(harness: Harness) -> None:
+    harness.model.script(Say("olá"))
+    await harness.service.handle_message(harness.inbound("oi"))
+    worker = notifier(harness)
+    await worker.ensure_group()
+    await harness.redis.xadd(ORDER_EVENTS, order_event("shipped", "401"))
+    await worker.process_once()
+    await harness.app.relay.relay_once()
+    async with harness.app.database.transaction() as session:
+        # Age half of it: the first outbox entries and the event key.
+        await session.execute(
+            text(
+                "UPDATE outbox SET published_at = now() - interval '8 days' WHERE id IN "
+                "(SELECT id FROM outbox ORDER BY id LIMIT 2)"
+            )
+        )
+        await session.execute(
+            text("UPDATE processed_events SET processed_at = now() - interval '31 days'")
+        )
+    swept = await harness.app.housekeeper.sweep()
+    assert (swept.outbox_entries, swept.event_keys) == (2, 1)
+    async with harness.app.database.read() as session:
+        left = (await session.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
+    assert left == 3  # still fresh
+    assert (await harness.app.housekeeper.sweep()).outbox_entries == 0

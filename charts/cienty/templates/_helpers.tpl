@@ -329,6 +329,8 @@ CIENTY_OUTBOUND_STREAM: {{ $c.streams.outbound | quote }}
 CIENTY_EVENTS_STREAM: {{ $c.streams.events | quote }}
 CIENTY_STREAM_MAX_LENGTH: {{ $c.streams.maxLength | toString | quote }}
 CIENTY_OUTBOX_POLL_SECONDS: {{ $c.streams.outboxPollSeconds | toString | quote }}
+CIENTY_OUTBOX_RETENTION_HOURS: {{ $c.streams.outboxRetentionHours | toString | quote }}
+CIENTY_PROCESSED_EVENTS_RETENTION_DAYS: {{ $c.notifications.processedEventsRetentionDays | toString | quote }}
 CIENTY_NOTIFICATIONS_ENABLED: {{ $c.notifications.enabled | toString | quote }}
 CIENTY_ORDER_EVENTS_STREAM: {{ $c.notifications.orderEventsStream | quote }}
 CIENTY_ORDER_EVENTS_GROUP: {{ $c.notifications.orderEventsGroup | quote }}

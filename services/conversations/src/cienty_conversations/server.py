@@ -19,6 +19,7 @@ from cienty_conversations.clients.knowledge import KnowledgeBase
 from cienty_conversations.ports import Commerce, Knowledge
 from cienty_conversations.service.conversations import ConversationService
 from cienty_conversations.service.events import EventFeed
+from cienty_conversations.service.housekeeping import Housekeeper
 from cienty_conversations.service.notifications import OrderNotifier
 from cienty_conversations.service.outbox_relay import OutboxRelay
 from cienty_conversations.settings import ConversationsSettings
@@ -41,6 +42,7 @@ class ConversationsApp:
     service: ConversationService
     relay: OutboxRelay
     notifier: OrderNotifier
+    housekeeper: Housekeeper
     redis: Redis
     database: Database
 
@@ -146,6 +148,11 @@ async def conversations_app(
             on_outbox_written=relay.wake,
         )
         events = EventFeed(redis, settings.events_stream)
+        housekeeper = Housekeeper(
+            database,
+            outbox_retention=timedelta(hours=settings.outbox_retention_hours),
+            processed_events_retention=timedelta(days=settings.processed_events_retention_days),
+        )
 
         def register(server: grpc.aio.Server) -> None:
             conversations_pb2_grpc.add_ConversationServiceServicer_to_server(
@@ -156,12 +163,15 @@ async def conversations_app(
         background: list[tuple[asyncio.Task[None], Callable[[], None]]] = []
         if run_background:
             background.append((asyncio.create_task(relay.run(), name="outbox-relay"), relay.stop))
+            background.append(
+                (asyncio.create_task(housekeeper.run(), name="housekeeping"), housekeeper.stop)
+            )
             if settings.notifications_enabled:
                 background.append(
                     (asyncio.create_task(notifier.run(), name="order-notifier"), notifier.stop)
                 )
         try:
-            yield ConversationsApp(server, service, relay, notifier, redis, database)
+            yield ConversationsApp(server, service, relay, notifier, housekeeper, redis, database)
         finally:
             await service.wait_for_turns()
             for task, stop in background:

@@ -43,6 +43,8 @@ class ConversationsSettings(ServiceSettings):
     events_stream: str = EVENTS_STREAM
     stream_max_length: int = Field(default=100_000, ge=1000)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_retention_hours: float = Field(default=168, gt=0)
+    processed_events_retention_days: float = Field(default=30, gt=0)
     # Proactive notifications from commerce's order events.
     notifications_enabled: bool = True
     order_events_stream: str = ORDER_EVENTS_STREAM

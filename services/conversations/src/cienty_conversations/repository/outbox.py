@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 
 from cienty_conversations.repository.tables import OutboxRow
 from cienty_kit.database import Session
@@ -53,3 +54,9 @@ class OutboxRepository:
             select(func.count()).where(OutboxRow.published_at.is_(None))
         )
         return int(result.scalar_one())
+
+    async def delete_published(self, *, older_than: timedelta) -> int:
+        result = await self._session.execute(
+            delete(OutboxRow).where(OutboxRow.published_at < func.now() - older_than)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, text
+from datetime import timedelta
+
+from sqlalchemy import delete, func
 from sqlalchemy.dialects.postgresql import insert
 
 from cienty_conversations.repository.tables import ProcessedEventRow
@@ -23,10 +25,8 @@ class ProcessedEvents:
         )
         return inserted is not None
 
-    async def forget_older_than(self, days: int) -> int:
+    async def forget_older_than(self, age: timedelta) -> int:
         result = await self._session.execute(
-            delete(ProcessedEventRow).where(
-                ProcessedEventRow.processed_at < func.now() - text(f"interval '{int(days)} days'")
-            )
+            delete(ProcessedEventRow).where(ProcessedEventRow.processed_at < func.now() - age)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
