@@ -46,6 +46,7 @@ def test_sensitive_topics(text: str) -> None:
         "quem ganhou o jogo do Flamengo ontem?",
         "faz um código em python que soma dois números",
         "qual a capital da França?",
+        "em quem votar nas eleições?",
         "me dá uma receita de bolo de cenoura",
     ],
 )
@@ -62,6 +63,12 @@ def test_off_topic_requests(text: str) -> None:
         "qual o pedido mínimo?",
         "vocês aceitam boleto?",
         "a receita do cliente é simples, posso comprar?",
+        "qual a política de devolução de vcs?",
+        "qual a politica de entrega",
+        "o pedido foi partido em 2 entregas?",
+        "vcs tem capital de giro pra farmacia?",
+        "qual o horário de atendimento humano?",
+        "o presidente da rede quer saber o prazo de entrega",
     ],
 )
 def test_business_messages_are_none_of_those(text: str) -> None:

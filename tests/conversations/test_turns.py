@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
 
 from cienty_conversations.domain import replies
-from cienty_conversations.domain.conversations import ConversationStatus
+from cienty_conversations.domain.conversations import Channel, ConversationStatus, Inbound
+from cienty_conversations.server import conversations_app
 from cienty_conversations.service.conversations import _Claimed
+from cienty_conversations.settings import ConversationsSettings
 from cienty_kit.errors import InvalidArgument, Unavailable
 from cienty_llm.types import ChatRequest, Completion
-from tests.conversations.conftest import PHONE, Harness
-from tests.conversations.scripted import Down, Say, call
+from tests.conversations.conftest import PHONE, Harness, seeded_commerce
+from tests.conversations.scripted import Down, Say, ScriptedModel, call
 
 
 async def test_a_question_is_answered_from_tool_results(harness: Harness) -> None:
@@ -150,3 +153,35 @@ async def test_bad_input_is_refused_before_anything_is_stored(harness: Harness) 
     with pytest.raises(InvalidArgument, match="text"):
         await harness.service.handle_message(harness.inbound("   "))
     assert await harness.outbox("conversations.events") == []
+
+
+async def test_many_messages_on_one_pooled_connection(
+    conversations_settings: ConversationsSettings,
+) -> None:
+    """asyncpg prepares statements; after five runs PostgreSQL plans them generically, and an
+    ON CONFLICT whose partial-index predicate were a bound parameter would stop matching."""
+    model = ScriptedModel()
+    settings = conversations_settings.model_copy(update={"database_pool_size": 1})
+    async with conversations_app(
+        settings,
+        model=model,
+        commerce=seeded_commerce(),
+        use_knowledge_settings=False,
+        run_background=False,
+    ) as app:
+        for n in range(8):
+            model.script(Say(f"resposta {n}"))
+            inbound = Inbound(
+                channel=Channel.WHATSAPP,
+                external_id=f"wamid.pool.{uuid.uuid4()}",
+                phone=f"+55119700000{n:02d}",
+                text="oi",
+            )
+            first = await app.service.handle_message(inbound)
+            again = await app.service.handle_message(inbound)
+            assert again == first
+        for n in range(8):  # and many messages of one conversation
+            model.script(Say(f"outra {n}"))
+            await app.service.handle_message(
+                Inbound(Channel.WHATSAPP, f"wamid.same.{uuid.uuid4()}", "+5511970000000", "oi")
+            )

@@ -94,14 +94,21 @@ _OFF_TOPIC = re.compile(
     r"\b(previsao do tempo|horoscopo|signo)\b|"
     r"\b(traduz\w*|traducao)\b|"
     r"\b(codigo|programa|script) (em|de|no|na)? ?(python|java|javascript|excel|sql)\b|"
-    r"\b(eleic\w+|presidente|politica|partido)\b|"
+    # Politics, not "política de troca": elections, parties and politicians by context.
+    r"\b(eleic\w+|partido politico|politica (partidaria|brasileira|nacional|do governo)|"
+    r"em quem (votar|voto|vou votar))\b|"
     r"\b(dever de casa|licao de casa|minha prova|meu trabalho da escola|tcc)\b|"
-    r"\bcapital d[aeo] \w+"
+    r"\bqual (e |eh )?a capital d[aeo] \w+"
 )
 
 
+# "qual o horário de atendimento humano?" asks about opening hours, not for a person now.
+_ABOUT_HOURS = re.compile(r"\b(horario|horarios|que horas|funciona ate|abre|fecha)\b")
+
+
 def asks_for_person(text: str) -> bool:
-    return bool(_PERSON_PATTERN.search(normalize(text)))
+    normalized = normalize(text)
+    return bool(_PERSON_PATTERN.search(normalized)) and not _ABOUT_HOURS.search(normalized)
 
 
 def sensitive_topic(text: str) -> bool:

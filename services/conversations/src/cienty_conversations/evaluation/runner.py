@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import make_url
 from sqlalchemy import text as sql
 
 from cienty_conversations.agent.loop import ChatModel
@@ -258,7 +257,7 @@ async def run_suite(
     counting = CountingModel(model)
     commerce = SwitchableCommerce()
     settings = ConversationsSettings(
-        database_url=without_statement_cache(options.database_url),
+        database_url=options.database_url,
         database_pool_size=2,
         knowledge_database_url="",
         grpc_port=0,
@@ -296,25 +295,6 @@ async def run_suite(
         seconds=time.perf_counter() - started,
     )
     return info, results
-
-
-def without_statement_cache(database_url: str) -> str:
-    """The URL with asyncpg's prepared-statement cache off.
-
-    Work-around: `ConversationRepository.open_for_update` inserts with
-    `ON CONFLICT (channel, phone) WHERE status != $1`; once PostgreSQL switches a cached
-    prepared statement to its generic plan (the sixth execution on a connection), it can no
-    longer match the partial unique index and every new message fails with "there is no
-    unique or exclusion constraint matching the ON CONFLICT specification". Statements that
-    are prepared afresh each time always get a custom plan. Remove once the repository
-    writes the index predicate as a literal.
-    """
-    url = make_url(database_url)
-    if "prepared_statement_cache_size" in url.query:
-        return database_url
-    return url.update_query_dict({"prepared_statement_cache_size": "0"}).render_as_string(
-        hide_password=False
-    )
 
 
 def fresh_phone(taken: set[str]) -> str:

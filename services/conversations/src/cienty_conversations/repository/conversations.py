@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from cienty_conversations.domain.conversations import (
@@ -27,6 +27,11 @@ from cienty_conversations.repository.tables import ConversationRow, MessageRow, 
 from cienty_kit.database import Session
 
 PREVIEW_CHARS = 120
+# The partial unique indexes' predicates, as literal SQL: with a bound parameter PostgreSQL
+# matches the index only while it plans with the value, and after five executions of the
+# prepared statement (a generic plan) ON CONFLICT finds no matching constraint.
+OPEN_CONVERSATION = text("status <> 'closed'")
+HAS_EXTERNAL_ID = text("external_id <> ''")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +87,7 @@ class ConversationRepository:
             insert(ConversationRow)
             .values(id=uuid.uuid4(), channel=channel.value, phone=phone, status="bot")
             .on_conflict_do_nothing(
-                index_elements=["channel", "phone"], index_where=ConversationRow.status != "closed"
+                index_elements=["channel", "phone"], index_where=OPEN_CONVERSATION
             )
         )
         row = await self._session.scalar(
@@ -160,7 +165,7 @@ class ConversationRepository:
                 **({"created_at": inbound.sent_at} if inbound.sent_at else {}),
             )
             .on_conflict_do_nothing(
-                index_elements=["channel", "external_id"], index_where=MessageRow.external_id != ""
+                index_elements=["channel", "external_id"], index_where=HAS_EXTERNAL_ID
             )
             .returning(MessageRow.id)
         )
