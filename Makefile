@@ -72,6 +72,7 @@ bench: venv models-venv
 	$(BIN)/python -m bench.commerce
 	$(BIN)/python -m bench.llm
 	$(BIN)/python -m bench.knowledge
+	$(BIN)/python -m bench.conversations
 
 clean:
 	rm -rf $(VENV) $(MODELS_VENV) proto/gen .mypy_cache .ruff_cache .pytest_cache
