@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from cienty_conversations.domain.conversations import (
@@ -27,9 +27,10 @@ from cienty_conversations.repository.tables import ConversationRow, MessageRow, 
 from cienty_kit.database import Session
 
 PREVIEW_CHARS = 120
-# The partial unique indexes' predicates, as literal SQL: with a bound parameter PostgreSQL
-# matches the index only while it plans with the value, and after five executions of the
-# prepared statement (a generic plan) ON CONFLICT finds no matching constraint.
+# The partial unique indexes' predicates, as literal SQL. With a bound parameter PostgreSQL
+# matches the index only while it plans with the value: after five executions of a prepared
+# statement (a generic plan) ON CONFLICT finds no matching constraint and a lookup scans the
+# whole table.
 OPEN_CONVERSATION = text("status <> 'closed'")
 HAS_EXTERNAL_ID = text("external_id <> ''")
 
@@ -95,7 +96,7 @@ class ConversationRepository:
             .where(
                 ConversationRow.channel == channel.value,
                 ConversationRow.phone == phone,
-                ConversationRow.status != "closed",
+                OPEN_CONVERSATION,
             )
             .with_for_update()
         )
@@ -115,7 +116,7 @@ class ConversationRepository:
             select(ConversationRow).where(
                 ConversationRow.channel == channel.value,
                 ConversationRow.phone == phone,
-                ConversationRow.status != "closed",
+                OPEN_CONVERSATION,
             )
         )
 
@@ -178,7 +179,9 @@ class ConversationRepository:
     ) -> StoredInbound | None:
         row = await self._session.scalar(
             select(MessageRow).where(
-                MessageRow.channel == channel.value, MessageRow.external_id == external_id
+                MessageRow.channel == channel.value,
+                MessageRow.external_id == external_id,
+                HAS_EXTERNAL_ID,  # lets a generic plan use the partial unique index
             )
         )
         if row is None:
@@ -301,11 +304,11 @@ class ConversationRepository:
         ]
 
     async def touch(self, row: ConversationRow, preview: str) -> None:
-        row.last_message_at = func.now()
-        row.updated_at = func.now()
+        # The application's clock, not now(): no UPDATE-then-SELECT round trips on the hot path.
+        now = datetime.now(UTC)
+        row.last_message_at = now
+        row.updated_at = now
         row.last_message_preview = preview[:PREVIEW_CHARS]
-        await self._session.flush()
-        await self._session.refresh(row, ["last_message_at", "updated_at"])
 
 
 def tool_call_record(call: StoredToolCall) -> ToolCallRecord:
