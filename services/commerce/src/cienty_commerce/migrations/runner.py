@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from alembic import command
 from alembic.config import Config
+
+from cienty_kit import migrations
+
+SCRIPT_LOCATION = "cienty_commerce:migrations"
 
 
 def alembic_config(database_url: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", "cienty_commerce:migrations")
-    config.set_main_option("database_url", database_url.replace("%", "%%"))
-    return config
+    return migrations.alembic_config(SCRIPT_LOCATION, database_url)
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+    migrations.upgrade(SCRIPT_LOCATION, database_url, revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(database_url), revision)
+    migrations.downgrade(SCRIPT_LOCATION, database_url, revision)
