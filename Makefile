@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PROTO_FILES := $(wildcard proto/cienty/*/v1/*.proto)
-DISTRIBUTIONS := proto libs/kit libs/llm libs/knowledge services/commerce services/conversations operators/knowledge tools/dev
+DISTRIBUTIONS := proto libs/kit libs/llm libs/knowledge services/commerce services/conversations services/whatsapp_gateway operators/knowledge tools/dev
 # The model-serving stack (Ray Serve + vLLM on the CPU, torch) lives in its own environment:
 # its pins follow vLLM's, and no service image carries it.
 MODELS_VENV ?= .venv-models
@@ -59,7 +59,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy libs/kit/src libs/llm/src libs/knowledge/src models/src services/commerce/src \
-		services/conversations/src \
+		services/conversations/src services/whatsapp_gateway/src \
 		operators/knowledge/src tools/dev/src tests bench
 
 test: lint models-venv
