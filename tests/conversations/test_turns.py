@@ -185,3 +185,11 @@ async def test_many_messages_on_one_pooled_connection(
             await app.service.handle_message(
                 Inbound(Channel.WHATSAPP, f"wamid.same.{uuid.uuid4()}", "+5511970000000", "oi")
             )
+
+
+async def test_a_wa_id_without_the_ninth_digit_is_the_same_customer(harness: Harness) -> None:
+    harness.model.script(Say("Olá, Drogaria Central!"))
+    result = await harness.service.handle_message(harness.inbound("oi", phone="551187654321"))
+    conversation = await harness.service.get(result.conversation_id)
+    assert conversation.phone == PHONE
+    assert conversation.customer_name == "Drogaria Central"
