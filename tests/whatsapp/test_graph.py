@@ -119,3 +119,11 @@ def test_payloads_respect_the_apis_limits() -> None:
         "#1A2B",
         "enviado",
     ]
+
+
+def test_a_customer_has_one_key_whichever_form_the_number_takes() -> None:
+    from cienty_whatsapp import keys
+
+    assert keys.window("551187654321") == keys.window("+5511987654321")
+    assert keys.pace("5511987654321") == keys.pace("+5511987654321")
+    assert keys.flood("not-a-number") == "whatsapp:flood:not-a-number"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from cienty_kit.errors import InvalidArgument
+from cienty_kit.phones import normalize_phone
+
 INBOUND_GROUP = "gateway"
 DEAD_LETTER_STREAM = "whatsapp.dead-letter"
 DELIVERY_FAILURES_STREAM = "whatsapp.delivery-failures"
@@ -22,17 +25,26 @@ def partition_lease(partition: int) -> str:
     return f"whatsapp:partition-lease:{partition}"
 
 
-def window(wa_id: str) -> str:
+def customer(number: str) -> str:
+    """One key per customer whichever form the number comes in: a `wa_id` ("551187654321",
+    maybe without Brazil's ninth digit) or the E.164 "+5511987654321" conversations uses."""
+    try:
+        return normalize_phone(number).lstrip("+")
+    except InvalidArgument:
+        return number.lstrip("+")
+
+
+def window(number: str) -> str:
     """The customer's last message time: the 24-hour customer-service window."""
-    return f"whatsapp:window:{wa_id}"
+    return f"whatsapp:window:{customer(number)}"
 
 
-def flood(wa_id: str) -> str:
-    return f"whatsapp:flood:{wa_id}"
+def flood(number: str) -> str:
+    return f"whatsapp:flood:{customer(number)}"
 
 
-def pace(wa_id: str) -> str:
-    return f"whatsapp:pace:{wa_id}"
+def pace(number: str) -> str:
+    return f"whatsapp:pace:{customer(number)}"
 
 
 def outbound_state(message_id: str) -> str:
