@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from cienty_commerce.migrations.runner import upgrade
+from cienty_conversations.migrations.runner import upgrade as upgrade_conversations
 from cienty_dev.embedded import EmbeddedPostgres, EmbeddedRedis
 from cienty_knowledge.embeddings.local import LocalEmbedder, load_sentence_transformer
 
@@ -24,6 +25,13 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostg
 def database_url(postgres: EmbeddedPostgres) -> str:
     url = postgres.database_url("cienty_test")
     upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def conversations_database_url(postgres: EmbeddedPostgres) -> str:
+    url = postgres.database_url("cienty_conversations_test")
+    upgrade_conversations(url)
     return url
 
 

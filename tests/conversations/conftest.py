@@ -18,13 +18,12 @@ from cienty_conversations.evaluation.memory import (
     InMemoryKnowledge,
     KnowledgeDocument,
 )
-from cienty_conversations.migrations.runner import upgrade
 from cienty_conversations.ports import CustomerInfo, OrderInfo, OrderLineInfo, ProductInfo
 from cienty_conversations.repository.tables import Base
 from cienty_conversations.server import ConversationsApp, conversations_app
 from cienty_conversations.service.conversations import ConversationService
 from cienty_conversations.settings import ConversationsSettings
-from cienty_dev.embedded import EmbeddedPostgres, EmbeddedRedis
+from cienty_dev.embedded import EmbeddedRedis
 from tests.conversations.scripted import ScriptedModel
 
 TOKEN = "test-service-token-0123456789"
@@ -35,13 +34,6 @@ CUSTOMER_ID = "11111111-1111-1111-1111-111111111111"
 OTHER_CUSTOMER_ID = "22222222-2222-2222-2222-222222222222"
 MY_ORDER_ID = "aaaaaaaa-0000-4000-8000-000000000001"
 OTHER_ORDER_ID = "bbbbbbbb-0000-4000-8000-000000000002"
-
-
-@pytest.fixture(scope="session")
-def conversations_database_url(postgres: EmbeddedPostgres) -> str:
-    url = postgres.database_url("cienty_conversations_test")
-    upgrade(url)
-    return url
 
 
 @pytest.fixture(scope="session")
