@@ -595,7 +595,7 @@ def test_every_object_carries_the_standard_labels(chart: helm.Chart) -> None:
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
         assert labels["app.kubernetes.io/component"] == "commerce"
         assert labels["app.kubernetes.io/part-of"] == "cienty"
-        assert labels["helm.sh/chart"] == "cienty-0.3.0"
+        assert labels["helm.sh/chart"] == "cienty-0.4.0"
         assert labels["app.kubernetes.io/version"] == "0.1.0"
 
 

@@ -1155,7 +1155,7 @@ def test_every_conversations_object_carries_the_standard_labels(chart: helm.Char
         assert labels["app.kubernetes.io/part-of"] == "cienty"
         assert labels["helm.sh/chart"] == f"cienty-{chart_version()}"
         assert labels["team"] == "platform"
-    assert chart_version() == "0.3.0"
+    assert chart_version() == "0.4.0"
 
 
 def test_disabled_renders_nothing_of_the_component(chart: helm.Chart) -> None:

@@ -55,6 +55,10 @@ from cienty_whatsapp.simulator.graph_api import (
 log = get_logger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+# Where `cienty whatsapp simulate` listens unless told otherwise; the local cluster's values
+# (charts/cienty/values-dev.yaml) point the gateway's Graph API URL at it.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8090
 DEFAULT_PHONE_NUMBER_ID: str = GatewaySettings.model_fields["whatsapp_phone_number_id"].default
 # How often sent messages are looked for to answer them with status callbacks, and the pause
 # after the gateway did not take one.
