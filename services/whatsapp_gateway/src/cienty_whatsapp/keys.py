@@ -7,6 +7,10 @@ from cienty_kit.phones import normalize_phone
 
 INBOUND_GROUP = "gateway"
 DEAD_LETTER_STREAM = "whatsapp.dead-letter"
+# What staff must know went wrong with an outbound message: fields reason (window_closed,
+# rejected, auth_failed, retries_exhausted, unknown_outcome, malformed_entry,
+# owner_check_failed, conversations_unavailable, internal_error, delivery_failed), message_id,
+# conversation_id, to, author, code, error, attempts, occurred_at.
 DELIVERY_FAILURES_STREAM = "whatsapp.delivery-failures"
 
 
@@ -44,12 +48,15 @@ def flood(number: str) -> str:
 
 
 def pace(number: str) -> str:
+    """The recipient's next free send slot (a time in ms, a plain string)."""
     return f"whatsapp:pace:{customer(number)}"
 
 
 def outbound_state(message_id: str) -> str:
-    """A hash per outbound message: state (sending, sent, failed, suppressed), wamid, error,
-    and the delivery status Meta reported."""
+    """A hash per outbound message (`outbound.state`): state (sending, partial, retrying, sent,
+    failed, suppressed, unknown), token, claimed_by, lease_until, mode, part, parts, attempts,
+    wamid, wamids, sent_at, reason, error_code, error, conversation_status, and the delivery
+    status Meta reported (delivery, delivery_error)."""
     return f"whatsapp:outbound:{message_id}"
 
 
