@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,9 +74,12 @@ class StubGateway:
 
     app_secret: str = APP_SECRET
     status_code: int = 200
+    # Called (as a task, after the 200) with each customer message accepted.
+    on_message: Callable[[dict[str, Any]], Coroutine[Any, Any, None]] | None = None
     received: list[Received] = field(default_factory=list)
     refused: list[Received] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -95,6 +98,11 @@ class StubGateway:
                     self.refused.append(got)
                     return Response("indisponível", status_code=self.status_code)
                 self.received.append(got)
+            if self.on_message is not None:
+                for message in got.value.get("messages", []):
+                    task = asyncio.get_running_loop().create_task(self.on_message(message))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
             return Response(status_code=200)
 
         return app
@@ -621,7 +629,7 @@ async def test_the_page_is_served_and_needs_nothing_from_the_internet() -> None:
         index = await page.get("/")
         assert index.status_code == 200
         assert 'lang="pt-BR"' in index.text
-        assets = re.findall(r'(?:src|href)="([^"]+)"', index.text)
+        assets = set(re.findall(r'(?:src|href)="([^"]+)"', index.text)) - {"data:,"}
         assert set(assets) == {"/static/style.css", "/static/app.js"}
         for asset in assets:
             assert (await page.get(asset)).status_code == 200
