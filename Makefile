@@ -10,7 +10,7 @@ DISTRIBUTIONS := proto libs/kit libs/llm libs/knowledge services/commerce servic
 MODELS_VENV ?= .venv-models
 MODELS_BIN := $(MODELS_VENV)/bin
 
-.PHONY: help venv models-venv proto lint typecheck test run bench clean
+.PHONY: help venv models-venv browser proto lint typecheck test run bench clean
 
 help:
 	@echo "make run    - start the platform on embedded PostgreSQL and Redis (cienty dev up)"
@@ -54,6 +54,15 @@ $(MODELS_VENV)/.installed: models/pyproject.toml models/requirements/*.txt libs/
 
 models-venv: $(MODELS_VENV)/.installed
 
+# Debian's Chromium for the browser tests, driven by Playwright (its own browser download does
+# not work on these machines).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+browser: $(CHROMIUM)
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -62,7 +71,7 @@ lint: venv
 		services/conversations/src services/whatsapp_gateway/src \
 		operators/knowledge/src tools/dev/src tests bench
 
-test: lint models-venv
+test: lint models-venv browser
 	$(BIN)/pytest
 
 run: venv
@@ -73,6 +82,7 @@ bench: venv models-venv
 	$(BIN)/python -m bench.llm
 	$(BIN)/python -m bench.knowledge
 	$(BIN)/python -m bench.conversations
+	$(BIN)/python -m bench.gateway
 
 clean:
 	rm -rf $(VENV) $(MODELS_VENV) proto/gen .mypy_cache .ruff_cache .pytest_cache
