@@ -7,10 +7,20 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+from cienty_dev.embedded import free_port
 from cienty_whatsapp import keys
 from cienty_whatsapp.items import DeliveryError, InboundItem, MediaRef
-from cienty_whatsapp.webhook.intake import MIN_DEDUPE_TTL_SECONDS, Intake, dedupe_ttl_seconds
+from cienty_whatsapp.webhook.intake import (
+    MIN_DEDUPE_TTL_SECONDS,
+    Intake,
+    dedupe_ttl_seconds,
+    item_json,
+)
+from cienty_whatsapp.webhook.models import Envelope
+from cienty_whatsapp.webhook.parse import parse_envelope
+from tests.whatsapp.conftest import WEBHOOK_PAYLOADS, webhook_payload
 
 TTL = 8 * 24 * 3600
 
@@ -112,3 +122,48 @@ def test_the_dedupe_window_covers_meta_s_seven_days() -> None:
     assert dedupe_ttl_seconds(7 * 24) == MIN_DEDUPE_TTL_SECONDS
     with pytest.raises(ValueError, match="at least 168"):
         dedupe_ttl_seconds(7 * 24 - 0.5)
+
+
+def test_the_stream_format_is_inbound_item_s_own() -> None:
+    """`item_json` (the hot path's serialiser) writes exactly `InboundItem.to_json()`, for every
+    shape the webhook produces."""
+    produced = [
+        item
+        for path in sorted(WEBHOOK_PAYLOADS.glob("*.json"))
+        if path.stem != "other_object"
+        for item in parse_envelope(Envelope.model_validate(webhook_payload(path.stem))).items
+    ]
+    assert len(produced) > 20
+    assert {item.type for item in produced} >= {"text", "image", "order", "hologram"}
+    for item in produced:
+        assert item_json(item) == item.to_json()
+
+
+async def test_concurrent_requests_are_grouped_each_whole(webhook_redis: Redis) -> None:
+    """While a call is in flight, later requests wait and go together; each gets its own
+    answer, in its own order."""
+    intake = Intake(webhook_redis, partitions=4, dedupe_ttl_seconds=TTL)
+    requests = [
+        [message(f"wamid.{r}.{n}", wa_id=f"55119{r:08d}") for n in range(r % 5 + 1)]
+        for r in range(40)
+    ]
+    requests[7] = requests[7] + [message("wamid.0.0", wa_id="5511900000000")]  # a duplicate
+    answers = await asyncio.gather(*(intake.append_each(items) for items in requests))
+    assert [len(answer) for answer in answers] == [len(items) for items in requests]
+    assert answers[7][-1] is False or answers[0][0] is False  # stored once, whoever came first
+    assert sum(sum(answer) for answer in answers) == sum(r % 5 + 1 for r in range(40))
+    for r, items in enumerate(requests[:5]):
+        stream = await entries(webhook_redis, items[0].partition(4))
+        assert [i.id for i in stream if i.wa_id == items[0].wa_id][: r % 5 + 1] == [
+            f"wamid.{r}.{n}" for n in range(r % 5 + 1)
+        ]
+
+
+async def test_a_failed_call_fails_every_request_of_its_group() -> None:
+    dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    intake = Intake(dead, partitions=4, dedupe_ttl_seconds=TTL)
+    results = await asyncio.gather(
+        *(intake.append([message(f"wamid.{n}")]) for n in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(result, RedisConnectionError) for result in results)
+    await dead.aclose()
