@@ -16,7 +16,6 @@ from redis.asyncio import Redis
 from cienty_dev.embedded import free_port
 from cienty_whatsapp import keys
 from cienty_whatsapp.items import InboundItem
-from cienty_whatsapp.settings import GatewaySettings
 from cienty_whatsapp.webhook.app import create_webhook_app
 from cienty_whatsapp.webhook.intake import MIN_DEDUPE_TTL_SECONDS
 from cienty_whatsapp.webhook.signature import HEADER, sign
@@ -445,6 +444,10 @@ async def test_metrics_count_requests_items_and_latency(post_webhook: PostWebhoo
 async def test_a_dedupe_window_shorter_than_meta_s_redelivery_is_refused(
     webhook_redis_url: str, webhook_redis: Redis
 ) -> None:
-    settings: GatewaySettings = webhook_settings_for(webhook_redis_url, dedupe_ttl_hours=24)
+    # The settings refuse it at start-up (the variable is CIENTY_DEDUPE_TTL_HOURS)...
+    with pytest.raises(ValueError, match="dedupe_ttl_hours"):
+        webhook_settings_for(webhook_redis_url, dedupe_ttl_hours=24)
+    # ...and the app refuses settings built around that check.
+    settings = webhook_settings_for(webhook_redis_url).model_copy(update={"dedupe_ttl_hours": 24})
     with pytest.raises(ValueError, match="CIENTY_DEDUPE_TTL_HOURS"):
         create_webhook_app(settings, webhook_redis)

@@ -28,7 +28,7 @@ class GatewaySettings(ServiceSettings):
     # Meta's payloads are up to 3 MB.
     webhook_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # Meta redelivers for up to 7 days: message ids are remembered a little longer.
-    dedupe_ttl_hours: float = Field(default=8 * 24, gt=0)
+    dedupe_ttl_hours: float = Field(default=8 * 24, ge=7 * 24)
     # Inbound work is split by chat over this many streams; each is worked by one worker at a
     # time, which keeps every chat's messages in order. Changing it re-partitions chats: drain
     # the streams first.
