@@ -24,6 +24,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from cienty.conversations.v1 import conversations_pb2 as pb
@@ -325,6 +326,10 @@ def first_occurrences(ids: list[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 # --------------------------------------------------------------------------- ordering
 
 
@@ -395,9 +400,11 @@ async def test_a_permanent_error_goes_to_the_dead_letter_stream_and_the_chat_goe
     items = [message(chat, n) for n in range(3)]
     fake.failures[items[1].id].append(grpc.StatusCode.INVALID_ARGUMENT)
     await append(inbound_redis, *items)
+    before = metric("cienty_whatsapp_inbound_dead_letters_total", reason="permanent")
 
     assert await make_worker().process_once() == 3
 
+    assert metric("cienty_whatsapp_inbound_dead_letters_total", reason="permanent") == before + 1
     assert fake.completed_ids(chat) == [items[0].id, items[2].id]
     assert fake.calls_of(items[1].id) == 1
     [dead] = await dead_letters(inbound_redis)
@@ -629,9 +636,11 @@ async def test_a_flood_gets_one_polite_reply_and_the_extra_messages_are_not_forw
     chat, calm = phone(10), phone(11)
     burst = [message(chat, n, timestamp=clock.now) for n in range(7)]
     await append(inbound_redis, *burst, message(calm, 0, timestamp=clock.now))
+    drops = metric("cienty_whatsapp_inbound_flood_drops_total")
 
     assert await worker.process_once() == 8
 
+    assert metric("cienty_whatsapp_inbound_flood_drops_total") == drops + 4
     assert fake.completed_ids(chat) == [m.id for m in burst[:3]]
     assert fake.completed_ids(calm) == [message(calm, 0).id]
     replies: Any = await inbound_redis.xrange(settings.outbound_stream)
