@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -49,6 +50,7 @@ def test_demo_seed_is_repeatable(
 def test_dev_up_serves_the_seeded_platform_and_stops_cleanly(tmp_path: Path) -> None:
     grpc_port, metrics_port, redis_port = free_port(), free_port(), free_port()
     agent_port, agent_metrics_port = free_port(), free_port()
+    webhook_port, simulator_port = free_port(), free_port()
     process = subprocess.Popen(
         [
             sys.executable, "-m", "cienty_kit", "dev", "up",
@@ -58,6 +60,8 @@ def test_dev_up_serves_the_seeded_platform_and_stops_cleanly(tmp_path: Path) -> 
             "--redis-port", str(redis_port),
             "--conversations-port", str(agent_port),
             "--conversations-metrics-port", str(agent_metrics_port),
+            "--whatsapp-port", str(webhook_port),
+            "--simulator-port", str(simulator_port),
         ],
         # Nothing listens there: the agent hands conversations to staff, as documented.
         env={
@@ -74,6 +78,11 @@ def test_dev_up_serves_the_seeded_platform_and_stops_cleanly(tmp_path: Path) -> 
         assert "Dipirona" in product
         reply = _message_until_up(f"127.0.0.1:{agent_port}", "dev-up-token")
         assert reply.handed_off  # a demo pharmacy asked for a person
+        # The demo: a pharmacy writes in the simulator; the signed webhook goes through the
+        # gateway, its worker, conversations, the outbound stream, the sender, and back into
+        # the simulator's stand-in Graph API.
+        answer = _chat_in_simulator(f"http://127.0.0.1:{simulator_port}", "vou no Procon!")
+        assert "pessoa da nossa equipe" in answer
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
     finally:
@@ -88,6 +97,32 @@ def test_dev_up_serves_the_seeded_platform_and_stops_cleanly(tmp_path: Path) -> 
     assert "/cienty_knowledge" in output  # the knowledge base's own database
     assert "grpc_server_stopped" in output
     assert output.rstrip().endswith("stopped")
+
+
+def _chat_in_simulator(base: str, text: str) -> str:
+    """Sends `text` as the simulator's second pharmacy (the first one already asked for a
+    person over gRPC, and the bot stays silent for it); returns the first answer it shows."""
+    deadline = time.monotonic() + 90
+    with httpx.Client(base_url=base, timeout=5) as client:
+        while True:
+            try:
+                config = client.get("/api/config").json()
+                wa_id = config["customers"][1]["wa_id"]
+                sent = client.post(f"/api/chats/{wa_id}/messages", json={"text": text})
+                if sent.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("the simulator never accepted a message")
+            time.sleep(0.5)
+        while time.monotonic() < deadline:
+            feed = client.get(f"/api/chats/{wa_id}").json()["messages"]
+            texts = [str(m.get("text", "")) for m in feed if m["direction"] == "out"]
+            if texts:
+                return texts[0]
+            time.sleep(0.3)
+    raise AssertionError(f"no answer in the simulator: {feed}")
 
 
 def _message_until_up(address: str, token: str) -> conversations_pb2.AgentReply:

@@ -72,6 +72,8 @@ def dev() -> None:
 @click.option("--commerce-metrics-port", default=9101, show_default=True)
 @click.option("--conversations-port", default=50052, show_default=True)
 @click.option("--conversations-metrics-port", default=9102, show_default=True)
+@click.option("--whatsapp-port", default=8080, show_default=True, help="the gateway's webhook")
+@click.option("--simulator-port", default=8090, show_default=True, help="the WhatsApp simulator")
 @click.option("--redis-port", default=6380, show_default=True)
 @click.option(
     "--knowledge",
@@ -88,6 +90,8 @@ def up(
     commerce_metrics_port: int,
     conversations_port: int,
     conversations_metrics_port: int,
+    whatsapp_port: int,
+    simulator_port: int,
     redis_port: int,
     knowledge_dir: Path,
 ) -> None:
@@ -143,6 +147,16 @@ def up(
                 },
             )
         )
+        services.extend(
+            _whatsapp(
+                env,
+                data_dir=data_dir,
+                commerce_port=commerce_port,
+                conversations_port=conversations_port,
+                webhook_port=whatsapp_port,
+                simulator_port=simulator_port,
+            )
+        )
         knowledge_state = "empty"
         if knowledge_dir.exists():
             knowledge_state = f"ingesting {knowledge_dir}"
@@ -154,6 +168,10 @@ def up(
         token = settings.service_token.get_secret_value()
         click.echo(
             "\nCienty is up (Ctrl-C to stop):\n"
+            f"  ▶ WhatsApp simulator http://localhost:{simulator_port}/  "
+            "(chat with the agent as a demo pharmacy)\n"
+            f"  WhatsApp webhook   http://localhost:{whatsapp_port}/webhook  "
+            "(signed Cloud API updates; its worker sends through the simulator's Graph API)\n"
             f"  commerce gRPC      localhost:{commerce_port}  "
             f"(metadata: authorization: Bearer {token})\n"
             f"  commerce metrics   http://localhost:{commerce_metrics_port}/metrics\n"
@@ -182,6 +200,46 @@ def up(
         redis.stop()
         postgres.stop()
         click.echo("stopped")
+
+
+def _whatsapp(
+    env: dict[str, str],
+    *,
+    data_dir: Path,
+    commerce_port: int,
+    conversations_port: int,
+    webhook_port: int,
+    simulator_port: int,
+) -> list[subprocess.Popen[bytes]]:
+    """The gateway (webhook + worker) and the simulator, which stands in for Meta both ways:
+    it posts signed webhooks to the gateway and receives what the gateway sends."""
+    command = [sys.executable, "-m", "cienty_kit", "whatsapp"]
+    gateway = {
+        **env,
+        "CIENTY_CONVERSATIONS_ADDR": f"localhost:{conversations_port}",
+        "CIENTY_WHATSAPP_GRAPH_URL": f"http://127.0.0.1:{simulator_port}/graph/v23.0",
+        "CIENTY_MEDIA_DIR": str(data_dir / "whatsapp-media"),
+    }
+    return [
+        subprocess.Popen(
+            [*command, "webhook"],
+            env={**gateway, "CIENTY_HTTP_PORT": str(webhook_port), "CIENTY_METRICS_PORT": "0"},
+        ),
+        subprocess.Popen([*command, "worker"], env={**gateway, "CIENTY_METRICS_PORT": "0"}),
+        subprocess.Popen(
+            [
+                *command,
+                "simulate",
+                "--port",
+                str(simulator_port),
+                "--gateway-url",
+                f"http://127.0.0.1:{webhook_port}",
+                "--commerce-addr",
+                f"localhost:{commerce_port}",
+            ],
+            env=gateway,
+        ),
+    ]
 
 
 def _ingest_knowledge(directory: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
