@@ -24,6 +24,17 @@ def seen(dedupe_key: str) -> str:
     return f"whatsapp:seen:{dedupe_key}"
 
 
+# The live inbound workers (a sorted set: member = worker token, score = expiry in ms), so each
+# takes its fair share of the partitions.
+INBOUND_WORKERS = "whatsapp:inbound:workers"
+
+
+def inbound_attempts(partition: int) -> str:
+    """Attempts per pending entry of a partition (a hash: entry id → count), kept in Redis so a
+    message that kills its worker every time still reaches the dead-letter stream."""
+    return f"whatsapp:inbound:attempts:{partition}"
+
+
 def partition_lease(partition: int) -> str:
     """Held by the one worker that works a partition."""
     return f"whatsapp:partition-lease:{partition}"

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from cienty_whatsapp import keys
 
 # The live inbound workers (not in `keys`, which the gateway's owner keeps; see the report).
-WORKERS_KEY = "whatsapp:inbound:workers"
+WORKERS_KEY = keys.INBOUND_WORKERS
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then

@@ -88,8 +88,7 @@ RETRYABLE_CODES = TRANSIENT | {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.
 
 
 def attempts_key(partition: int) -> str:
-    """Attempts per pending entry of a partition (not in `keys`; see the report)."""
-    return f"whatsapp:inbound:attempts:{partition}"
+    return keys.inbound_attempts(partition)
 
 
 class Conversations(Protocol):
