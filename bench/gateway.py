@@ -11,12 +11,16 @@ a lean keep-alive HTTP/1.1 client (`bench.gateway_client`):
 - closed loop (N callers as fast as they go), the two servers alternating in slices: the
   webhook's throughput against the target of at least half the bare endpoint's.
 
-Afterwards it checks that every acknowledged webhook is on a stream. Writes its section of
-docs/benchmarks.md. Exits 1 when a request failed or an acknowledged webhook is missing; a
-missed target is reported (FAIL), not fatal.
+Afterwards it checks that every acknowledged webhook is on a stream.
 
-The end-to-end measurement (webhook → worker → conversations → outbound send) is not here yet:
-see `end_to_end_lines` for where it plugs in.
+Then, with servers of its own, end to end (`bench.gateway_e2e`): from the webhook POST to the
+agent's reply leaving through the Graph API (a stand-in this process serves), through the
+gateway's webhook and worker processes, conversations with a zero-latency model and commerce:
+p50/p95/p99 one at a time against `HandleMessage` alone in the same run, turns/s with N chats
+at once, and where the time goes. No target: figures.
+
+Writes its section of docs/benchmarks.md. Exits 1 when a request or a turn failed or an
+acknowledged webhook is missing; a missed target is reported (FAIL), not fatal.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from types import FrameType
 
 from redis.asyncio import Redis
 
+from bench import gateway_e2e
 from bench.commerce import Runner, Watched, _redis_pid
 from bench.document import DEFAULT_PAGE, write_section
 from bench.gateway_client import Pool, post
@@ -85,6 +90,7 @@ class Options:
     rate: float
     concurrency: int
     output: Path | None
+    end_to_end: gateway_e2e.Options | None
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -99,24 +105,61 @@ def parse_args(argv: list[str] | None) -> Options:
         "--concurrency", type=int, default=32, help="closed-loop callers (default 32)"
     )
     parser.add_argument(
+        "--turns",
+        type=int,
+        default=500,
+        help="end to end: turns one at a time, and as many HandleMessage calls (default 500)",
+    )
+    parser.add_argument(
+        "--chats", default="8,32", help="end to end: concurrent chats, comma-separated (8,32)"
+    )
+    parser.add_argument(
+        "--customers", type=int, default=64, help="end to end: customers sending (default 64)"
+    )
+    parser.add_argument(
+        "--no-end-to-end", action="store_true", help="only the webhook acknowledgement"
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: 2 s measurements; writes no report unless --output is given",
+        help="smoke run: 2 s measurements, 40 turns, 2 and 8 chats; writes no report unless "
+        "--output is given",
     )
     parser.add_argument("--output", type=Path, default=None, help="default docs/benchmarks.md")
     args = parser.parse_args(argv)
     duration: float = 2.0 if args.quick else args.duration
     if duration <= 0 or args.rate <= 0 or args.concurrency < 1:
         parser.error("--duration, --rate and --concurrency must be positive")
+    try:
+        chats = tuple(int(part) for part in str(args.chats).split(",") if part)
+    except ValueError:
+        parser.error("--chats takes numbers separated by commas, e.g. 8,32")
+    turns, customers = args.turns, args.customers
+    if args.quick:
+        turns, chats, customers = 40, (2, 8), 16
+    if turns < gateway_e2e.SLICES or not chats or min(chats) < 1:
+        parser.error(f"--turns must be at least {gateway_e2e.SLICES}; --chats positive")
+    if customers < max(chats):
+        parser.error("--customers must be at least the largest of --chats (a chat each)")
     output: Path | None = args.output
     if output is None and not args.quick:
         output = REPO_ROOT / DEFAULT_PAGE
+    warmup_s = min(2.0, max(0.5, duration / 5))
     return Options(
         duration_s=duration,
-        warmup_s=min(2.0, max(0.5, duration / 5)),
+        warmup_s=warmup_s,
         rate=args.rate,
         concurrency=args.concurrency,
         output=output,
+        end_to_end=None
+        if args.no_end_to_end
+        else gateway_e2e.Options(
+            turns=turns,
+            duration_s=duration,
+            warmup_s=warmup_s,
+            concurrency=chats,
+            customers=customers,
+        ),
     )
 
 
@@ -199,12 +242,16 @@ class Report:
     acknowledged: int = 0  # 200s from the webhook server, warm-ups included
     stored: int = 0  # entries on the inbound streams afterwards
     connections: dict[str, int] = field(default_factory=dict)
+    end_to_end: gateway_e2e.Run | None = None
     started_utc: float = field(default_factory=time.time)
 
     @property
     def errors(self) -> int:
         results = self.run.results
-        return sum(r.error_count for r in results) + sum(self.run.warmup_errors.values())
+        errors = sum(r.error_count for r in results) + sum(self.run.warmup_errors.values())
+        if self.end_to_end is not None:
+            errors += self.end_to_end.errors
+        return errors
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -324,9 +371,7 @@ async def measure(report: Report, setup: Setup) -> None:
     # Every 200 of the webhook server is a stored message (each request is a new one).
     report.acknowledged = answered[WEBHOOK][0]
     report.stored = await count_stored(setup.redis.url)
-    # Hook: the end-to-end measurement (webhook → worker → conversations with a zero-latency
-    # model → outbound send to the Graph API stand-in) goes here, with its own servers, and
-    # reports through `end_to_end_lines`.
+    # The end-to-end part follows in `execute`, with its own servers once these are stopped.
 
 
 def execute(options: Options) -> Report:
@@ -351,6 +396,8 @@ def execute(options: Options) -> Report:
             flush=True,
         )
         asyncio.run(measure(report, setup))
+    if options.end_to_end is not None:
+        report.end_to_end = gateway_e2e.execute(options.end_to_end)
     return report
 
 
@@ -451,14 +498,15 @@ def table(run: Run) -> str:
 
 
 def end_to_end_lines(report: Report) -> list[str]:
-    """The end-to-end part (webhook → outbound send with a zero-latency scripted model):
-    to be measured in `measure` and reported here."""
-    return [
-        "### End to end (webhook → outbound send)",
-        "",
-        "Not measured yet.",
-        "",
-    ]
+    """The end-to-end part (webhook → outbound send with a zero-latency scripted model)."""
+    if report.end_to_end is None:
+        return [
+            "### End to end (webhook → outbound send)",
+            "",
+            "Not measured in this run (`--no-end-to-end`).",
+            "",
+        ]
+    return gateway_e2e.markdown_lines(report.end_to_end)
 
 
 def markdown(report: Report, found: list[Verdict]) -> str:
@@ -573,12 +621,14 @@ def main(argv: list[str] | None = None) -> int:
     for verdict in found:
         print(verdict.line())
     print(json.dumps({"acknowledged": report.acknowledged, "stored": report.stored}))
+    if report.end_to_end is not None:
+        print("\n" + "\n".join(gateway_e2e.markdown_lines(report.end_to_end)))
     if options.output is not None:
         write_section(options.output, "gateway", text)
         print(f"\nwrote {options.output}")
     failed = 0
     if report.errors:
-        print(f"\n{report.errors} requests failed", file=sys.stderr)
+        print(f"\n{report.errors} requests or turns failed", file=sys.stderr)
         failed = 1
     if report.stored < report.acknowledged:
         print(

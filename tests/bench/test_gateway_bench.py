@@ -17,7 +17,8 @@ def test_quick_gateway_benchmark_runs(repo_root: Path, tmp_path: Path) -> None:
     result = subprocess.run(
         [
             sys.executable, "-m", "bench.gateway",
-            "--duration", "0.5", "--rate", "50", "--concurrency", "4", "--output", str(report),
+            "--duration", "0.5", "--rate", "50", "--concurrency", "4",
+            "--turns", "10", "--chats", "2", "--customers", "8", "--output", str(report),
         ],
         cwd=repo_root,
         capture_output=True,
@@ -25,7 +26,7 @@ def test_quick_gateway_benchmark_runs(repo_root: Path, tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )  # fmt: skip
-    # Exit 0: no request failed and every acknowledged webhook is on a stream.
+    # Exit 0: no request or turn failed and every acknowledged webhook is on a stream.
     assert result.returncode == 0, result.stdout + result.stderr
     text = report.read_text()
     assert "\nkept\n" in text  # the other benchmark's section is left alone
@@ -44,3 +45,15 @@ def test_quick_gateway_benchmark_runs(repo_root: Path, tmp_path: Path) -> None:
     assert int(found[1]) == int(found[2]) > 0
     assert re.search(r"^- (PASS|FAIL) webhook p99 < 20 ms at 50 req/s", section, re.MULTILINE)
     assert re.search(r"^- (PASS|FAIL) webhook throughput >= 50%", section, re.MULTILINE)
+    # End to end: webhook → worker → conversations (zero-latency model) → sender → Graph API.
+    end_to_end = section.split("### End to end (webhook → outbound send)", 1)[1]
+    assert "| **end to end**: webhook POST → the reply's send at the Graph API | 10 |" in end_to_end
+    assert "| of which the webhook's acknowledgement (POST → 200) | 10 |" in end_to_end
+    assert "| `HandleMessage` straight to conversations" in end_to_end
+    assert re.search(
+        r"End to end / `HandleMessage` alone \(one at a time, same run\): \*\*[\d.]+ times\*\*",
+        end_to_end,
+    )
+    assert re.search(r"`HandleMessage` as the worker saw it .*: [\d.]+ ms", end_to_end)
+    assert re.search(r"^\| 2 \| [\d.]+ \| [\d.]+ \|", end_to_end, re.MULTILINE)
+    assert re.search(r"\*\*[\d.]+ turns/s\*\* at best through the gateway", end_to_end)
