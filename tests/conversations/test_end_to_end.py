@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import text
 
 from cienty.commerce.v1 import (
     catalog_pb2,
@@ -35,7 +34,6 @@ from cienty_conversations.repository.tables import Base as ConversationsBase
 from cienty_conversations.server import conversations_app
 from cienty_conversations.settings import ConversationsSettings
 from cienty_dev.embedded import EmbeddedPostgres, EmbeddedRedis
-from cienty_kit.database import Database, create_engine
 from cienty_kit.grpc.client import service_channel
 from cienty_knowledge.embeddings.local import LocalEmbedder
 from cienty_knowledge.ingest import ingest
@@ -47,6 +45,7 @@ from cienty_llm.settings import LLMSettings
 from tests.conversations.conftest import TOKEN
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.scripting import Reply, ToolCall
+from tests.support import truncate
 
 MODEL = "llama-3.1-8b-instruct"
 PHONE = "+5511912340000"
@@ -143,16 +142,6 @@ async def platform(
         await model.aclose()
         await commerce.server.stop(0)
     await redis.aclose()
-
-
-async def truncate(url: str, base: Any) -> None:
-    database = Database(create_engine(url, pool_size=1))
-    try:
-        tables = ", ".join(t.name for t in base.metadata.sorted_tables)
-        async with database.transaction() as session:
-            await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    finally:
-        await database.dispose()
 
 
 def whatsapp(text: str, external_id: str, reply_id: str = "") -> pb.InboundMessage:

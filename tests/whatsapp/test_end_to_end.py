@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import text
 
 from cienty.commerce.v1 import (
     catalog_pb2,
@@ -33,7 +32,6 @@ from cienty_conversations.repository.tables import Base as ConversationsBase
 from cienty_conversations.server import conversations_app
 from cienty_conversations.settings import ConversationsSettings
 from cienty_dev.embedded import EmbeddedRedis
-from cienty_kit.database import Database, create_engine
 from cienty_kit.grpc.client import service_channel
 from cienty_whatsapp import keys
 from cienty_whatsapp.conversations import ConversationsClient
@@ -46,6 +44,7 @@ from cienty_whatsapp.simulator import payloads
 from cienty_whatsapp.simulator.graph_api import VERSION, GraphState, create_graph_api
 from cienty_whatsapp.webhook.app import create_webhook_app
 from tests.conversations.scripted import Say, ScriptedModel, call
+from tests.support import truncate
 
 TOKEN = "test-service-token-0123456789"
 APP_SECRET = "e2e-app-secret"
@@ -62,16 +61,6 @@ class Road:
     orders: orders_pb2_grpc.OrderServiceAsyncStub
     customer_id: str
     redis: Redis
-
-
-async def truncate(url: str, base: Any) -> None:
-    database = Database(create_engine(url, pool_size=1))
-    try:
-        tables = ", ".join(t.name for t in base.metadata.sorted_tables)
-        async with database.transaction() as session:
-            await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture
