@@ -19,17 +19,14 @@ Redis (ElastiCache without cluster mode, or the embedded one).
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import fields
-from typing import Any
 
 from redis.asyncio import Redis
 
 from cienty_whatsapp import keys
-from cienty_whatsapp.items import DeliveryError, InboundItem, MediaRef
+from cienty_whatsapp.items import InboundItem
 
 # Meta redelivers for up to 7 days: remembering an update for less would let a late
 # redelivery through as new.
@@ -52,19 +49,6 @@ for n = 1, #ARGV - 1 do
 end
 return added
 """
-
-_ITEM_FIELDS = tuple(f.name for f in fields(InboundItem))
-_MEDIA_FIELDS = tuple(f.name for f in fields(MediaRef))
-_ERROR_FIELDS = tuple(f.name for f in fields(DeliveryError))
-
-
-def item_json(item: InboundItem) -> str:
-    """Exactly `item.to_json()` (the tests hold them equal), without `dataclasses.asdict`'s deep
-    copy: on the webhook's hot path that copy cost more than the rest of the serialisation."""
-    data: dict[str, Any] = {name: getattr(item, name) for name in _ITEM_FIELDS}
-    data["media"] = [{name: getattr(m, name) for name in _MEDIA_FIELDS} for m in item.media]
-    data["errors"] = [{name: getattr(e, name) for name in _ERROR_FIELDS} for e in item.errors]
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def dedupe_ttl_seconds(hours: float) -> int:
@@ -137,6 +121,6 @@ class Intake:
         for item in items:
             script_keys.append(keys.seen(item.dedupe_key))
             script_keys.append(keys.inbound_stream(item.partition(self._partitions)))
-            args.append(item_json(item))
+            args.append(item.to_json())
         flags = await self._script(keys=script_keys, args=args)
         return [bool(int(flag)) for flag in flags]
