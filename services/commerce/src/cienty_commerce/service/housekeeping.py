@@ -6,16 +6,13 @@ a new request (the same contract as Stripe's or AWS's idempotency windows).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from cienty_commerce.repository.housekeeping import HousekeepingRepository
 from cienty_kit.database import Database
 from cienty_kit.logging import get_logger
+from cienty_kit.periodic import Periodic
 
 log = get_logger(__name__)
 
@@ -26,7 +23,9 @@ class Swept:
     idempotency_keys: int
 
 
-class Housekeeper:
+class Housekeeper(Periodic):
+    name = "housekeeping"
+
     def __init__(
         self,
         database: Database,
@@ -35,11 +34,10 @@ class Housekeeper:
         idempotency_retention: timedelta,
         interval_seconds: float = 600.0,
     ) -> None:
+        super().__init__(interval_seconds=interval_seconds)
         self._db = database
         self._outbox_retention = outbox_retention
         self._idempotency_retention = idempotency_retention
-        self._interval = interval_seconds
-        self._stopping = asyncio.Event()
 
     async def sweep(self) -> Swept:
         async with self._db.transaction() as session:
@@ -50,14 +48,5 @@ class Housekeeper:
             log.info("housekeeping_swept", outbox_events=events, idempotency_keys=keys)
         return Swept(events, keys)
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.sweep()
-            except (SQLAlchemyError, OSError) as error:
-                log.warning("housekeeping_failed", error=str(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._interval)
+    async def tick(self) -> Swept:
+        return await self.sweep()

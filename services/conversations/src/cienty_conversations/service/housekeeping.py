@@ -6,17 +6,14 @@ entry or commerce re-publishes an event, so no redelivery outlives its key.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from cienty_conversations.repository.outbox import OutboxRepository
 from cienty_conversations.repository.processed_events import ProcessedEvents
 from cienty_kit.database import Database
 from cienty_kit.logging import get_logger
+from cienty_kit.periodic import Periodic
 
 log = get_logger(__name__)
 
@@ -27,7 +24,9 @@ class Swept:
     event_keys: int
 
 
-class Housekeeper:
+class Housekeeper(Periodic):
+    name = "housekeeping"
+
     def __init__(
         self,
         database: Database,
@@ -36,11 +35,10 @@ class Housekeeper:
         processed_events_retention: timedelta,
         interval_seconds: float = 600.0,
     ) -> None:
+        super().__init__(interval_seconds=interval_seconds)
         self._db = database
         self._outbox_retention = outbox_retention
         self._events_retention = processed_events_retention
-        self._interval = interval_seconds
-        self._stopping = asyncio.Event()
 
     async def sweep(self) -> Swept:
         async with self._db.transaction() as session:
@@ -52,14 +50,5 @@ class Housekeeper:
             log.info("housekeeping_swept", outbox_entries=entries, event_keys=keys)
         return Swept(entries, keys)
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.sweep()
-            except (SQLAlchemyError, OSError) as error:
-                log.warning("housekeeping_failed", error=str(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._interval)
+    async def tick(self) -> Swept:
+        return await self.sweep()
