@@ -174,6 +174,12 @@ class ConversationRepository:
             return None
         return StoredInbound(message_id, conversation_id, "received", False)
 
+    async def message(self, message_id: uuid.UUID) -> MessageRow:
+        row = await self._session.get(MessageRow, message_id)
+        if row is None:
+            raise LookupError(f"message {message_id} does not exist")
+        return row
+
     async def inbound_by_external_id(
         self, channel: Channel, external_id: str
     ) -> StoredInbound | None:

@@ -55,7 +55,7 @@ from cienty_conversations.repository.conversations import (
 )
 from cienty_conversations.repository.outbox import OutboxRepository
 from cienty_conversations.repository.proposals import ProposalRepository
-from cienty_conversations.repository.tables import ConversationRow, MessageRow
+from cienty_conversations.repository.tables import ConversationRow
 from cienty_conversations.service import metrics, streams
 from cienty_kit.database import Database, Session
 from cienty_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
@@ -195,7 +195,7 @@ class ConversationService:
                 message_id = added.id
                 await repo.touch(row, inbound.text or "[mídia]")
                 customer_message = message_from_row(
-                    await _message_row(session, message_id)  # with its server timestamps
+                    await repo.message(message_id)  # with its server timestamps
                 )
                 await self._event(session, streams.MESSAGE_RECEIVED, row, customer_message)
             now = self.clock()
@@ -212,8 +212,8 @@ class ConversationService:
         async with self.database.read() as session:
             repo = ConversationRepository(session)
             rows = await repo.replies_to(stored.message_id)
-            inbound = await session.get(MessageRow, stored.message_id)
-        handed_off = bool(inbound and inbound.handed_off)
+            inbound = await repo.message(stored.message_id)
+        handed_off = inbound.handed_off
         return HandleResult(
             conversation_id=str(stored.conversation_id),
             messages=[
@@ -423,8 +423,8 @@ class ConversationService:
         deadline = time.monotonic() + self.duplicate_wait_seconds
         while True:
             async with self.database.read() as session:
-                inbound = await session.get(MessageRow, message_id)
-            if inbound is not None and inbound.turn_state == "done":
+                inbound = await ConversationRepository(session).message(message_id)
+            if inbound.turn_state == "done":
                 return await self._stored_reply(_Done(conversation_id, message_id))
             if time.monotonic() >= deadline:
                 raise Unavailable("the message is still being handled; retry")
@@ -648,12 +648,6 @@ class ConversationService:
                 event_type, str(row.id), row.status, message=message, at=self.clock()
             ),
         )
-
-
-async def _message_row(session: Session, message_id: uuid.UUID) -> MessageRow:
-    row = await session.get(MessageRow, message_id)
-    assert row is not None
-    return row
 
 
 def _with_phone(inbound: Inbound) -> Inbound:
