@@ -67,6 +67,12 @@ async def test_rpc_metrics_count_codes(commerce: Commerce) -> None:
     before = _handled("GetProduct", "NOT_FOUND")
     with pytest.raises(grpc.aio.AioRpcError):
         await commerce.catalog.GetProduct(catalog_pb2.GetProductRequest(sku="MISSING"))
+    # The server counts in its handler's `finally`, which may run just after the client already
+    # has the status: give it a moment.
+    for _ in range(100):
+        if _handled("GetProduct", "NOT_FOUND") != before:
+            break
+        await asyncio.sleep(0.01)
     assert _handled("GetProduct", "NOT_FOUND") == before + 1
 
 
